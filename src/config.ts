@@ -1,0 +1,89 @@
+/**
+ * The configuration: one YAML file, every key optional with a documented default.
+ * Errors name the file and line: `config error: /etc/lm-probe/config.yaml:12: ...`.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { LineCounter, parseDocument } from 'yaml';
+import { registry } from '../probes/registry.js';
+import { bool, ConfigError, defaults, type Infer, num, obj, type ObjectField, type Shape, str, validate } from './schema.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/lm-probe/config.yaml';
+
+const core = {
+  host: str('', "this node's name as Nova knows it (OS-EXT-SRV-ATTR:host); empty: the hostname"),
+  timeout: num(30, 'deadline of each probe, in seconds (--timeout overrides)', { min: 1 }),
+  state_dir: str('/var/lib/lm-probe', 'small state files kept between runs (first-seen times)'),
+  lock_dir: str('/run/lm-probe', 'one lock file per probe, so two runs never overlap'),
+  inventory: obj({
+    file: str('/etc/lm-probe/inventory.yaml', 'inventory file (YAML or JSON) listing the instances hosted here'),
+  }, 'where lm-probe learns what is hosted on this node'),
+  oco: obj({
+    enabled: bool(false, 'also write OCO status files (--oco does the same)'),
+    dir: str('/usr/local/oco', 'codes go to <dir>/result/<probe>, the debug trace to <dir>/result_debug/<probe>'),
+    codes: obj({
+      ok: num(200, 'code written for OK', { integer: true }),
+      warning: num(210, 'code written for WARNING', { integer: true }),
+      critical: num(300, 'code written for CRITICAL', { integer: true }),
+      unknown: num(300, 'code written for UNKNOWN', { integer: true }),
+    }, 'status codes written to the OCO result file'),
+  }, 'OCO status files'),
+};
+
+/** The whole schema: the core keys plus one section per registered probe. */
+export function configSchema(): ObjectField {
+  const probes: Shape = {};
+  for (const p of registry) {
+    probes[p.name] = obj({ enabled: bool(true, 'run this probe with `lm-probe run`'), ...p.options }, p.summary);
+  }
+  const { oco, ...rest } = core;
+  return obj({ ...rest, probes: obj(probes, 'per-probe settings'), oco });
+}
+
+type CoreConfig = Infer<ObjectField<typeof core>>;
+export type ProbeSection = { enabled: boolean } & Record<string, unknown>;
+export interface Config extends CoreConfig {
+  probes: Record<string, ProbeSection>;
+  /** The file it came from; "" when built-in defaults are used. */
+  source: string;
+}
+
+function finish(value: Record<string, unknown>, source: string): Config {
+  const config = { ...value, source } as unknown as Config;
+  if (!config.host) config.host = hostname();
+  return config;
+}
+
+export function defaultConfig(): Config {
+  return finish(defaults(configSchema()) as Record<string, unknown>, '');
+}
+
+/** Parse config text; `file` is only used in error messages. */
+export function parseConfig(text: string, file: string): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const line = e.linePos?.[0]?.line ?? lines.linePos(e.pos[0]).line;
+    throw new ConfigError(file, line, `invalid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const value = validate(doc.contents, configSchema(), '', { file, lines });
+  return finish(value as Record<string, unknown>, file);
+}
+
+/**
+ * Load the config. The default path may be absent (built-in defaults then); a file named
+ * explicitly must exist.
+ */
+export function loadConfig(path?: string): Config {
+  const file = path ?? DEFAULT_CONFIG_PATH;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && path === undefined) return defaultConfig();
+    throw new ConfigError(file, null, code === 'ENOENT' ? 'file not found' : (err as Error).message);
+  }
+  return parseConfig(text, file);
+}

@@ -1,0 +1,40 @@
+/**
+ * The Probe contract. A probe checks one thing and returns a ProbeOutcome: it never prints,
+ * never exits, never writes result files, never spawns processes itself (it asks src/host/).
+ */
+import type { Config } from './config.js';
+import type { Inventory } from './inventory/types.js';
+import type { Logger } from './log.js';
+import type { ProbeOutcome } from './result.js';
+import type { Infer, ObjectField, Shape } from './schema.js';
+import type { StateStore } from './state.js';
+
+export interface ProbeContext<O> {
+  /** This probe's config section (`probes.<name>`), validated, with CLI overrides applied. */
+  options: O;
+  config: Config;
+  log: Logger;
+  /** Aborted when the probe's deadline passes; pass it to every host call. */
+  signal: AbortSignal;
+  /** Milliseconds left before the deadline. */
+  remainingMs(): number;
+  /** What is hosted on this node; gathered once per run and shared by every probe. */
+  inventory(): Promise<Inventory>;
+  /** Small JSON state kept between runs, in state_dir. */
+  state: StateStore;
+}
+
+export interface Probe<S extends Shape = Shape> {
+  name: string;
+  /** One line for `lm-probe list`. */
+  summary: string;
+  /** Keys under `probes.<name>` in the config; `enabled` is added by the core. When the shape
+   *  has `warning` and `critical` range keys, -w/-c on the command line override them. */
+  options: S;
+  run(ctx: ProbeContext<Infer<ObjectField<S>>>): Promise<ProbeOutcome>;
+}
+
+/** Identity helper that keeps the option types of a probe inferred from its schema. */
+export function defineProbe<S extends Shape>(probe: Probe<S>): Probe<S> {
+  return probe;
+}

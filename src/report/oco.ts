@@ -1,0 +1,33 @@
+/**
+ * OCO status files: the code in <dir>/result/<probe>, the full debug trace in
+ * <dir>/result_debug/<probe>, both atomic. The debug file is written first so a reader
+ * that sees a new code always finds the trace that explains it.
+ */
+import { join } from 'node:path';
+import type { Config } from '../config.js';
+import { oneLine } from '../errors.js';
+import { writeFileAtomic } from '../fsutil.js';
+import type { Logger } from '../log.js';
+import { STATUS_NAMES, type Result } from '../result.js';
+import { formatNagios } from './nagios.js';
+
+export function ocoCode(r: Result, codes: Config['oco']['codes']): number {
+  const key = STATUS_NAMES[r.status].toLowerCase() as keyof typeof codes;
+  return codes[key];
+}
+
+/** Returns false (after logging why) when the files could not be written. */
+export function writeOco(r: Result, oco: Config['oco'], log: Logger): boolean {
+  const code = ocoCode(r, oco.codes);
+  log.info(`Set oco status: ${code}`);
+  log.debug(`Write oco status: ${code}`);
+  try {
+    const trace = [...log.lines, '', formatNagios(r)].join('\n');
+    writeFileAtomic(join(oco.dir, 'result_debug', r.probe), trace);
+    writeFileAtomic(join(oco.dir, 'result', r.probe), `${code}\n`);
+    return true;
+  } catch (err) {
+    log.error(`cannot write oco status to ${oco.dir}: ${oneLine(err)}`);
+    return false;
+  }
+}

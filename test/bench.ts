@@ -1,0 +1,47 @@
+/**
+ * `npm run bench`: what one run of a probe costs on the lab node at several sizes, measured
+ * with /usr/bin/time -v on the real binary (wall, CPU, max RSS) plus the number of processes
+ * lm-probe started. Speed is shown here, never asserted in tests.
+ *   npm run bench -- [sizes...]     default: 6 200
+ */
+import { spawnSync } from 'node:child_process';
+import { labDown, labUp, type Fault } from './lab/lab.js';
+import { BIN } from './support/cli.js';
+
+interface Sample { wallS: number; cpuS: number; maxRssKb: number; spawned: number; status: string }
+
+function measure(args: string[]): Sample {
+  const r = spawnSync('/usr/bin/time', ['-v', BIN, ...args, '--json'], { encoding: 'utf8', timeout: 120_000 });
+  const field = (name: string) => {
+    const m = r.stderr.match(new RegExp(`${name}: (.+)`));
+    return m ? m[1].trim() : '';
+  };
+  const [min, sec] = field('Elapsed \\(wall clock\\) time \\(h:mm:ss or m:ss\\)').split(':').map(Number);
+  const doc = JSON.parse(r.stdout);
+  return {
+    wallS: min * 60 + sec,
+    cpuS: Number(field('User time \\(seconds\\)')) + Number(field('System time \\(seconds\\)')),
+    maxRssKb: Number(field('Maximum resident set size \\(kbytes\\)')),
+    spawned: doc.processes_spawned,
+    status: doc.results.map((x: { probe: string; status_text: string }) => `${x.probe}=${x.status_text}`).join(' '),
+  };
+}
+
+const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const runs = 3;
+console.log('instances  faults  wall_s(median)  cpu_s  max_rss_MB  processes  status');
+for (const n of sizes.length ? sizes : [6, 200]) {
+  for (const faults of [{}, { 2: 'no-route', 3: 'drop-icmp', 4: 'dead' } as Record<number, Fault>]) {
+    const lab = labUp({ instances: n, faults });
+    try {
+      measure(['instance-routed', '--config', lab.configFile]); // warm-up: page cache, first-seen state
+      const samples = Array.from({ length: runs }, () => measure(['instance-routed', '--config', lab.configFile]));
+      samples.sort((a, b) => a.wallS - b.wallS);
+      const m = samples[Math.floor(runs / 2)];
+      const label = Object.keys(faults).length ? '3' : '0';
+      console.log(`${String(n).padStart(9)}  ${label.padStart(6)}  ${m.wallS.toFixed(2).padStart(14)}  ${m.cpuS.toFixed(2).padStart(5)}  ${(m.maxRssKb / 1024).toFixed(1).padStart(10)}  ${String(m.spawned).padStart(9)}  ${m.status}`);
+    } finally {
+      labDown(lab);
+    }
+  }
+}

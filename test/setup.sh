@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build lm-probe and run its tests and lab:
+# the system tools the lab and the probes use, and the npm dependencies. Idempotent and quiet
+# when everything is there (it runs before every `npm test` and `npm run demo`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: iproute2 (ip netns, veth), ping/arping/fping/mtr (what the probes and the
+# lab check with), time (/usr/bin/time -v for measurements), util-linux (unshare, setpriv).
+PACKAGES=(iproute2 iputils-ping arping fping mtr-tiny time util-linux procps)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "lm-probe setup: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+  else
+    echo "lm-probe setup: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+# npm dependencies, from the lock file; again only when package-lock.json changed.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi

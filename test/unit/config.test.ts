@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { configSchema, defaultConfig, loadConfig, parseConfig } from '../../src/config.js';
+import { renderExample } from '../../src/config-example.js';
+
+const errorOf = (text: string) => {
+  try {
+    parseConfig(text, '/etc/lm-probe/config.yaml');
+  } catch (err) {
+    return (err as Error).message;
+  }
+  assert.fail('expected a config error');
+};
+
+test('defaults match the documented contract', () => {
+  const c = defaultConfig();
+  const ir = c.probes['instance-routed'];
+  assert.equal(c.timeout, 30);
+  assert.equal(c.inventory.file, '/etc/lm-probe/inventory.yaml');
+  assert.deepEqual(c.oco, { enabled: false, dir: '/usr/local/oco', codes: { ok: 200, warning: 210, critical: 300, unknown: 300 } });
+  assert.equal(ir.enabled, true);
+  assert.equal(ir.ping_namespace, 'ns-link');
+  assert.equal(ir.link_namespace, 'ns-link');
+  assert.equal(ir.arp_interface, '');
+  assert.equal(ir.timeout, 1000);
+  assert.equal(ir.retries, 1);
+  assert.equal(ir.warning, '0');
+  assert.equal(ir.critical, '1');
+  assert.equal(ir.grace, 120);
+  assert.ok(c.host.length > 0, 'host defaults to the hostname');
+});
+
+test('values are read and missing keys keep their defaults', () => {
+  const c = parseConfig('host: compute-1\nprobes:\n  instance-routed:\n    retries: 3\n    warning: 2\noco:\n  codes: {warning: 220}\n', 'x.yaml');
+  assert.equal(c.host, 'compute-1');
+  assert.equal(c.probes['instance-routed'].retries, 3);
+  assert.equal(c.probes['instance-routed'].warning, '2', 'a numeric range is kept as its text');
+  assert.equal(c.probes['instance-routed'].timeout, 1000);
+  assert.equal(c.oco.codes.warning, 220);
+  assert.equal(c.oco.codes.critical, 300);
+});
+
+test('invalid YAML names file and line', () => {
+  assert.match(errorOf('host: a\nprobes:\n  instance-routed: [\n'), /^config error: \/etc\/lm-probe\/config.yaml:\d+: invalid YAML/);
+  assert.match(errorOf('host: a\nhost: b\n'), /^config error: \/etc\/lm-probe\/config.yaml:2: invalid YAML/);
+});
+
+test('an unknown key names its line and the known keys', () => {
+  const msg = errorOf('host: a\nprobes:\n  instance-routed:\n    ping_namespce: x\n');
+  assert.match(msg, /^config error: \/etc\/lm-probe\/config.yaml:4: unknown key "probes.instance-routed.ping_namespce"/);
+  assert.match(msg, /known: enabled, ping_namespace/);
+  assert.match(errorOf('probes:\n  no-such-probe: {}\n'), /:2: unknown key "probes.no-such-probe"/);
+});
+
+test('a wrong type names its line', () => {
+  assert.match(errorOf('timeout: soon\n'), /:1: timeout: expected a number, got "soon"/);
+  assert.match(errorOf('oco:\n  enabled: yes please\n'), /:2: oco.enabled: expected true or false/);
+  assert.match(errorOf('probes:\n  instance-routed:\n    retries: -1\n'), /:3: .*must be at least 0/);
+  assert.match(errorOf('probes:\n  instance-routed:\n    critical: "5:1"\n'), /:3: .*invalid threshold range "5:1"/);
+  assert.match(errorOf('probes:\n  instance-routed:\n    icmp: magic\n'), /:3: .*expected one of raw, fping, auto/);
+  assert.match(errorOf('inventory: [a]\n'), /:1: inventory: expected a mapping/);
+});
+
+test('a missing default file means defaults; a missing named file is an error', () => {
+  assert.throws(() => loadConfig('/nonexistent/lmp-config.yaml'), /config error: \/nonexistent\/lmp-config.yaml: file not found/);
+});
+
+test('config/lm-probe.example.yaml is the generated example and parses to the defaults', () => {
+  const file = new URL('../../../config/lm-probe.example.yaml', import.meta.url);
+  const text = readFileSync(file, 'utf8');
+  assert.equal(text, renderExample(configSchema()), 'regenerate with: bin/lm-probe config --example > config/lm-probe.example.yaml');
+  const { host: _h, source: _s, ...parsed } = parseConfig(text, 'example');
+  const { host: _h2, source: _s2, ...defaults } = defaultConfig();
+  assert.deepEqual(parsed, defaults);
+});

@@ -51,7 +51,7 @@ function withCommonOptions(cmd: Command, thresholds: boolean): Command {
 }
 
 /** Load the config and apply command-line overrides; a bad value is reported, not thrown. */
-function configure(opts: CommonOptions, probes: AnyProbe[]): Config {
+function configure(opts: CommonOptions): Config {
   const config = loadConfig(opts.config);
   if (opts.timeout !== undefined) {
     const t = Number(opts.timeout);
@@ -59,19 +59,23 @@ function configure(opts: CommonOptions, probes: AnyProbe[]): Config {
     config.timeout = t;
   }
   if (opts.oco) config.oco.enabled = true;
-  for (const p of probes) {
-    const section = config.probes[p.name];
+  // -w/-c apply to every probe that has thresholds (commander only offers them where they exist).
+  for (const section of Object.values(config.probes)) {
+    if (!('warning' in section)) continue;
     if (opts.warning !== undefined) section.warning = parseRange(opts.warning).text;
     if (opts.critical !== undefined) section.critical = parseRange(opts.critical).text;
   }
   return config;
 }
 
-async function execute(probes: AnyProbe[], opts: CommonOptions, label: string): Promise<void> {
+/** Run the probes `select` picks once the config is known (`run` honours `enabled`). */
+async function execute(select: (config: Config) => AnyProbe[], opts: CommonOptions, label: string): Promise<void> {
   const log = new Logger({ debug: opts.debug, quiet: opts.quiet });
   let config: Config;
+  let probes: AnyProbe[];
   try {
-    config = configure(opts, probes);
+    config = configure(opts);
+    probes = select(config);
   } catch (err) {
     const r = unknownResult(label, oneLine(err, 400));
     return finish(opts.json ? formatJson([r], Status.UNKNOWN, { version: pkg.version }) : formatNagios(r), Status.UNKNOWN);
@@ -133,21 +137,15 @@ export function buildProgram(): Command {
       if (unknown.length) {
         return finish(formatNagios(unknownResult('lm-probe', `unknown probe: ${unknown.join(', ')} (see lm-probe list)`)), Status.UNKNOWN);
       }
-      let probes = names.map((n) => findProbe(n)!);
-      if (probes.length === 0) {
-        // Enabled-ness needs the config; a broken config is reported by execute().
-        let enabled = registry;
-        try { enabled = registry.filter((p) => loadConfig(opts.config).probes[p.name]?.enabled !== false); } catch { /* reported below */ }
-        probes = enabled;
-      }
-      await execute(probes, opts, 'lm-probe');
+      const named = names.map((n) => findProbe(n)!);
+      await execute((config) => (named.length ? named : registry.filter((p) => config.probes[p.name]?.enabled !== false)), opts, 'lm-probe');
     });
 
   for (const probe of registry) {
     const thresholds = 'warning' in probe.options && 'critical' in probe.options;
     withCommonOptions(program.command(probe.name), thresholds)
       .description(probe.summary)
-      .action(async (opts: CommonOptions) => execute([probe], opts, probe.name));
+      .action(async (opts: CommonOptions) => execute(() => [probe], opts, probe.name));
   }
   return program;
 }

@@ -26,6 +26,24 @@ describe('instance-routed on a healthy lab node', () => {
     assert.match(line, /^INSTANCE-ROUTED OK - 4 IPs of 4 instances answer \| ips=4;;;0 replied=4;;;0 filtered=0;;;0 unrouted=0;0;1;0 scan_time=[\d.]+s;;;0$/);
   });
 
+  test('run: one block per probe, exit with the worst status; --quiet hides INFO', (t) => {
+    if (!requireLab(t)) return;
+    const r = lmProbe(['run', '--quiet', '--config', lab!.configFile]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^INSTANCE-ROUTED OK - /);
+    assert.equal(r.stderr, '');
+  });
+
+  test('an OCO directory that cannot be written: said on stderr, status unchanged', (t) => {
+    if (!requireLab(t)) return;
+    const blocker = join(lab!.dir, 'oco-is-a-file');
+    writeFileSync(blocker, '');
+    const r = lmProbe(['instance-routed', '--oco', '--config', variantConfig(lab!.configFile, 'badoco', { oco: { dir: blocker } })]);
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /^INSTANCE-ROUTED OK - /);
+    assert.match(r.stderr, new RegExp(`^\\[ ERROR \\] cannot write oco status to ${blocker}: `, 'm'));
+  });
+
   test('--json prints one document with every field', (t) => {
     if (!requireLab(t)) return;
     const r = lmProbe(['instance-routed', '--json', '--config', lab!.configFile]);

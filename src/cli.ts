@@ -82,7 +82,7 @@ async function execute(select: (config: Config) => AnyProbe[], opts: CommonOptio
   }
 
   let inventory: Promise<Inventory> | undefined;
-  const shared = { config, log, inventory: () => (inventory ??= gatherInventory(config)) };
+  const shared = { config, log, inventory: () => (inventory ??= gatherInventory(config, { log })) };
   const results: Result[] = [];
   for (const probe of probes) {
     const { result, log: probeLog } = await runProbe(probe, shared);
@@ -128,6 +128,29 @@ export function buildProgram(): Command {
       } catch (err) {
         finish(`${oneLine(err, 400)}\n`, Status.UNKNOWN);
       }
+    });
+
+  program
+    .command('inventory')
+    .description('what is hosted on this node, as the probes see it: instances, ports, IPs, and each source\'s status')
+    .option('--config <file>', 'config file (default /etc/lm-probe/config.yaml)')
+    .option('--json', 'print the merged inventory as JSON')
+    .option('--timeout <seconds>', 'deadline for gathering (default 30)')
+    .option('--debug', 'trace each source on stderr')
+    .action(async (opts: CommonOptions) => {
+      let config: Config;
+      try {
+        config = configure(opts);
+      } catch (err) {
+        return finish(`${oneLine(err, 400)}\n`, Status.UNKNOWN);
+      }
+      const inv = await gatherInventory(config, { log: new Logger({ debug: opts.debug }) });
+      const states = inv.sources.filter((s) => s.source !== 'cache').map((s) => s.state);
+      // 0: every configured source answered; 1: degraded; 3: nothing could name the instances.
+      const code = !states.includes('ok') ? Status.UNKNOWN : states.includes('failed') ? Status.WARNING : Status.OK;
+      if (opts.json) return finish(`${JSON.stringify({ host: config.host, ...inv, processes_spawned: execStats.spawned }, null, 2)}\n`, code);
+      const { formatInventory } = await import('./report/inventory.js');
+      finish(formatInventory(inv), code);
     });
 
   withCommonOptions(program.command('run').argument('[probes...]', 'probes to run (default: every enabled probe)'), true)

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { LineCounter, parseDocument } from 'yaml';
 import { registry } from '../probes/registry.js';
-import { bool, ConfigError, defaults, type Infer, num, obj, type ObjectField, type Shape, str, validate } from './schema.js';
+import { SOURCE_NAMES } from './inventory/types.js';
+import { bool, ConfigError, defaults, type Infer, list, num, obj, oneOf, type ObjectField, type Shape, str, validate } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/lm-probe/config.yaml';
 
@@ -16,7 +17,38 @@ const core = {
   state_dir: str('/var/lib/lm-probe', 'small state files kept between runs (first-seen times)'),
   lock_dir: str('/run/lm-probe', 'one lock file per probe, so two runs never overlap'),
   inventory: obj({
-    file: str('/etc/lm-probe/inventory.yaml', 'inventory file (YAML or JSON) listing the instances hosted here'),
+    sources: list(['libvirt', 'ovs', 'openstack', 'file'], 'where to learn what is hosted here; the order is the precedence of facts', SOURCE_NAMES.filter((n) => n !== 'cache')),
+    libvirt: obj({
+      uri: str('qemu:///system', 'libvirt connection URI (virsh -c)'),
+    }, 'domains defined on this node, with the nova metadata Nova writes into their XML'),
+    ovs: obj({
+      db: str('unix:/run/openvswitch/db.sock', 'OVSDB to read Interfaces from (ovs-vsctl --db)'),
+    }, 'OVS interfaces with the external_ids Neutron and libvirt set'),
+    openstack: obj({
+      cloud: str('', 'a clouds.yaml entry (default: $OS_CLOUD); or fill auth below; or the OS_* variables'),
+      auth: obj({
+        auth_url: str('', 'Keystone v3 URL, e.g. https://keystone.example:5000/v3'),
+        username: str('', 'password auth: user'),
+        password: str('', 'password auth: password'),
+        user_domain_name: str('Default', 'password auth: the user\'s domain'),
+        project_name: str('', 'password auth: project to scope the token to'),
+        project_domain_name: str('Default', 'password auth: the project\'s domain'),
+        application_credential_id: str('', 'application-credential auth: id'),
+        application_credential_secret: str('', 'application-credential auth: secret'),
+      }, 'Keystone credentials (empty: clouds.yaml or OS_* environment variables)'),
+      region_name: str('', 'region of the endpoints to use ("" = any)'),
+      interface: oneOf(['internal', 'public', 'admin'] as const, 'internal', 'endpoint interface from the catalog'),
+      cacert: str('', 'CA bundle for TLS ("" = the system\'s)'),
+      insecure: bool(false, 'do not verify TLS certificates (testing only)'),
+      timeout: num(10, 'seconds per HTTP request', { min: 1 }),
+      host: str('', 'host name in the Nova and Neutron filters ("" = host above)'),
+      token_cache: str('/var/cache/lm-probe/token.json', 'Keystone token cache, mode 0600, reused until shortly before it expires'),
+    }, 'the OpenStack APIs: what Nova and Neutron believe is on this node'),
+    file: str('', 'inventory file (YAML or JSON) listing the instances hosted here ("" = none)'),
+    cache: obj({
+      path: str('/var/cache/lm-probe/inventory.json', 'last good merged inventory, used when a source fails'),
+      max_age: num(3600, 'seconds after which the cache is too old to use (0: never use it)', { min: 0 }),
+    }, 'the last good inventory'),
   }, 'where lm-probe learns what is hosted on this node'),
   oco: obj({
     enabled: bool(false, 'also write OCO status files (--oco does the same)'),

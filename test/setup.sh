@@ -6,8 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: iproute2 (ip netns, veth), ping/arping/fping/mtr (what the probes and the
-# lab check with), time (/usr/bin/time -v for measurements), util-linux (unshare, setpriv).
-PACKAGES=(iproute2 iputils-ping arping fping mtr-tiny time util-linux procps)
+# lab check with), openvswitch-switch (the lab's br-int, userspace datapath), libvirt-clients
+# (virsh; its test driver serves the lab's domains), qemu-utils (the lab's nova disk tree),
+# bird2/frr/gobgpd (the node's BGP speaker and the lab router), time (/usr/bin/time -v),
+# util-linux (unshare, setpriv).
+PACKAGES=(iproute2 iputils-ping arping fping mtr-tiny openvswitch-switch libvirt-clients qemu-utils bird2 frr gobgpd time util-linux procps)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -19,6 +22,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     echo "lm-probe setup: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # The lab runs its own OVS with private sockets: apt must not start the host's services.
+    guard=/usr/sbin/policy-rc.d
+    [ -e "$guard" ] || { printf '#!/bin/sh\nexit 101\n' > "$guard"; chmod +x "$guard"; trap 'rm -f "$guard"' EXIT; }
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi

@@ -12,7 +12,7 @@ import { arping } from '../../src/host/arping.js';
 import { icmpScan } from '../../src/host/icmp.js';
 import { readHostRoutes } from '../../src/host/iproute.js';
 import { describeStop, mtrTrace } from '../../src/host/mtr.js';
-import { requireInstances } from '../../src/inventory/index.js';
+import { degradedLines, requireInstances } from '../../src/inventory/index.js';
 import type { Infer, ObjectField } from '../../src/schema.js';
 import { bool, num, oneOf, range, str } from '../../src/schema.js';
 import { Status } from '../../src/result.js';
@@ -46,7 +46,9 @@ export default defineProbe({
   async run(ctx) {
     const o = ctx.options;
     const log = ctx.log;
-    const all = requireInstances(await ctx.inventory());
+    const inventory = await ctx.inventory();
+    const all = requireInstances(inventory);
+    for (const f of inventory.findings) log.debug(`inventory: ${f}`);
     const running = all.filter((i) => i.state === 'running');
     if (running.length < all.length) log.debug(`${all.length - running.length} instances not running, not scanned`);
 
@@ -111,7 +113,8 @@ export default defineProbe({
       log.debug(`all ${ips.length} ips are correctly routed`);
     }
     const { unrouted: _unrouted, ...outcome } = v;
-    return outcome;
+    // Reduced coverage is worth a line: a failed source may hide instances from the scan.
+    return { ...outcome, details: [...outcome.details, ...degradedLines(inventory)] };
   },
 });
 

@@ -16,13 +16,13 @@ import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { ProbeError } from '../errors.js';
 import { canonicalIp, isInterface, isIpAddress, isMac, isUuid } from '../host/validate.js';
-import type { Instance, InstanceState, Port } from './types.js';
+import type { InstanceState, InventorySource, SourceInstance, SourcePort } from './types.js';
 
-const STATES: InstanceState[] = ['running', 'paused', 'shutoff', 'crashed', 'suspended', 'unknown'];
+const STATES: InstanceState[] = ['running', 'paused', 'shutoff', 'crashed', 'suspended', 'blocked', 'shutdown', 'pmsuspended', 'unknown'];
 const INSTANCE_KEYS = ['uuid', 'name', 'state', 'ports'];
 const PORT_KEYS = ['id', 'mac', 'tap', 'ips'];
 
-export function parseInventoryFile(text: string, file: string): Instance[] {
+export function parseInventoryFile(text: string, file: string): SourceInstance[] {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const at = (n: unknown) => {
@@ -56,13 +56,13 @@ export function parseInventoryFile(text: string, file: string): Instance[] {
     }
   };
 
-  return list.items.map((item): Instance => {
+  return list.items.map((item): SourceInstance => {
     if (!isMap(item)) return fail(item, 'each instance must be a mapping');
     noUnknownKeys(item, INSTANCE_KEYS);
     const uuid = text_(item, 'uuid', isUuid, 'UUID') ?? fail(item, 'instance without "uuid"');
     const state = (text_(item, 'state', (v) => STATES.includes(v as InstanceState), `state (${STATES.join(', ')})`) ?? 'running') as InstanceState;
     const portsNode = item.get('ports', true);
-    const ports: Port[] = [];
+    const ports: SourcePort[] = [];
     if (portsNode !== undefined && !(isScalar(portsNode) && portsNode.value === null)) {
       if (!isSeq(portsNode)) return fail(portsNode, '"ports" must be a list');
       for (const p of portsNode.items) {
@@ -84,15 +84,14 @@ export function parseInventoryFile(text: string, file: string): Instance[] {
           mac: text_(pm, 'mac', isMac, 'MAC address')?.toLowerCase(),
           tap: text_(pm, 'tap', isInterface, 'interface name'),
           ips,
-          sources: ['file'],
         });
       }
     }
-    return { uuid: uuid.toLowerCase(), name: text_(item, 'name'), state, ports, sources: ['file'] };
+    return { uuid: uuid.toLowerCase(), name: text_(item, 'name'), state, ports };
   });
 }
 
-export function readInventoryFile(file: string): Instance[] {
+export function readInventoryFile(file: string): SourceInstance[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -101,4 +100,12 @@ export function readInventoryFile(file: string): Instance[] {
     throw new ProbeError(code === 'ENOENT' ? `${file} not found` : `${file}: ${(err as Error).message}`);
   }
   return parseInventoryFile(text, file);
+}
+
+export function createFileSource(file: string): InventorySource {
+  return {
+    name: 'file',
+    configured: () => file !== '',
+    gather: async () => ({ instances: readInventoryFile(file) }),
+  };
 }

@@ -3,13 +3,15 @@
  * Labs made here are kept after the command exits; the "current" one is remembered in
  * /tmp/lmp-lab-current so later commands need no prefix.
  */
-import { FAULTS, addInstance, heal, injectFault, isFault, labDown, labUp, loadLab, sweep, type Fault } from './lab.js';
+import { FAULTS, addInstance, heal, injectFault, isFault, labDown, labUp, loadLab, sweep, type Fault, type LabEnv } from './lab.js';
+import { ownerAlive } from './cleanup.js';
+import { listInterfaces } from './ovs.js';
 import { CURRENT_FILE, labFile, readCurrent, setCurrent } from './files.js';
 import { listNamespaces, sh } from './netns.js';
 
 const USAGE = `usage: npm run lab -- <command>
   up [N] [--faults 2:no-route,3:drop-icmp] [--prefix lmpXXXX]   create a lab (default 6 instances); prints its lab.json path
-  status [prefix]                   namespaces, routes of the link namespace, faults
+  status [prefix]                   namespaces, OVS daemons and interfaces, routes of the link namespace, faults
   fault <index> <${FAULTS.join('|')}> [--prefix p]
   heal <index> [--prefix p]
   add [--prefix p]                  a new instance appears (inventory.yaml is rewritten)
@@ -48,16 +50,34 @@ function index(v: string | undefined): number {
 
 const str = (v: string | true | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** One line per OVS Interface: name, ofport, error, and the external_ids Neutron/os-vif set. */
+function ovsTable(env: LabEnv): string[] {
+  const rows = listInterfaces(env.ovsDb).sort((a, b) => a.name.localeCompare(b.name));
+  return rows.map((r) => {
+    const ids = ['iface-id', 'attached-mac', 'vm-uuid', 'iface-status'].filter((k) => r.externalIds[k]).map((k) => `${k}=${r.externalIds[k]}`);
+    const state = r.error ? `ofport ${r.ofport ?? '[]'}  ERROR ${r.error}` : `ofport ${r.ofport ?? '[]'}`;
+    return `  ${r.name.padEnd(15)} ${state}${ids.length ? `  ${ids.join(' ')}` : ''}`;
+  });
+}
+
+/** pid 0 would mean "my process group" to kill(2): only real PIDs count. */
+const alive = (pid: number): boolean => pid > 1 && ownerAlive(pid);
+
 function status(prefix?: string): void {
   const env = loadLab(prefix);
   const namespaces = listNamespaces().filter((ns) => ns.startsWith(`${env.prefix}-`));
-  const vms = namespaces.filter((ns) => ns !== env.linkNs);
+  const vms = namespaces.filter((ns) => ns !== env.linkNs && ns !== env.nodeNs);
+  const has = (ns: string) => (namespaces.includes(ns) ? ns : `${ns} MISSING`);
+  const { ovsdbServer, ovsVswitchd } = env.ovsPids;
   const out: string[] = [
     `lab ${env.prefix}  (${labFile(env.prefix)})`,
     `config: ${env.configFile}`,
-    `namespaces: ${namespaces.includes(env.linkNs) ? env.linkNs : `${env.linkNs} MISSING`} + ${vms.length} instance namespaces`,
-    `routes in ${env.linkNs}:`,
+    `namespaces: ${has(env.nodeNs)}, ${has(env.linkNs)} + ${vms.length} instance namespaces`,
+    `OVS: db ${env.ovsDb}, ovsdb-server pid ${ovsdbServer}${alive(ovsdbServer) ? '' : ' (NOT RUNNING)'}, ovs-vswitchd pid ${ovsVswitchd}${alive(ovsVswitchd) ? '' : ' (NOT RUNNING)'}`,
+    `routes in ${env.linkNs} (${env.linkIface} is its leg into ${env.bridge}):`,
     ...sh('ip', ['-n', env.linkNs, 'route']).trimEnd().split('\n').map((l) => `  ${l}`),
+    `OVS interfaces (ovs-vsctl --db=${env.ovsDb} list Interface):`,
+    ...(alive(ovsdbServer) ? ovsTable(env) : ['  (ovsdb-server not running)']),
     'instances:',
     ...env.instances.map(
       (i) => `  ${String(i.index).padStart(3)}  ${i.name}  ${i.ip.padEnd(13)} ${i.tap}  ${i.ns}${namespaces.includes(i.ns) ? '' : ' (MISSING)'}  ${i.fault ?? 'healthy'}`,

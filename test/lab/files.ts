@@ -7,6 +7,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import YAML from 'yaml';
 import type { LabEnv } from './lab.js';
+import { writeLibvirtNode } from './libvirt.js';
 
 export const LAB_ROOT = '/tmp';
 /** The CLI's "current" lab: a file holding its prefix. */
@@ -37,6 +38,7 @@ export function writeLabFiles(env: LabEnv, ownerPid: number | null): void {
   const record: LabRecord = { ...env, ownerPid };
   writeAtomic(join(env.dir, 'lab.json'), JSON.stringify(record, null, 2) + '\n');
   writeAtomic(env.inventoryFile, inventoryYaml(env));
+  writeLibvirtNode(env); // the domains libvirt's test driver serves, with their nova metadata
 }
 
 /** lm-probe's inventory file format; `ips` as a flow list, as in the documented example. */
@@ -62,9 +64,19 @@ export function writeConfig(env: LabEnv): void {
     host: `${env.prefix}-node1`,
     state_dir: env.stateDir,
     lock_dir: env.lockDir,
-    inventory: { file: env.inventoryFile },
+    // Like a real node: instances from libvirt (nova metadata) and OVS. The inventory file is
+    // there for tests that want it; cache and token stay inside the lab's dir.
+    inventory: {
+      sources: ['libvirt', 'ovs'],
+      libvirt: { uri: `test://${join(env.dir, 'libvirt', 'node.xml')}` },
+      ovs: { db: env.ovsDb },
+      openstack: { token_cache: join(env.dir, 'cache', 'token.json') },
+      file: env.inventoryFile,
+      cache: { path: join(env.dir, 'cache', 'inventory.json') },
+    },
     probes: {
-      'instance-routed': { ping_namespace: env.linkNs, link_namespace: env.linkNs, timeout: 500, retries: 1 },
+      // arping for an IP with no route goes out of the link namespace's one leg into br-int.
+      'instance-routed': { ping_namespace: env.linkNs, link_namespace: env.linkNs, arp_interface: env.linkIface, timeout: 500, retries: 1 },
     },
     oco: { dir: env.ocoDir },
   };

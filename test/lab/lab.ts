@@ -1,8 +1,12 @@
 /**
- * The lab node: a fake compute node made of network namespaces, in the routed model where the
- * node's link namespace holds one tap per instance and a /32 route to each instance through it.
+ * The lab node: a fake compute node made of network namespaces and its own Open vSwitch, in the
+ * routed model where the node's link namespace reaches every instance through br-int and holds
+ * a /32 route to each:
  *
- *   <prefix>-link   tap<port[:11]> 198.18.0.1/32 per instance, "198.18.1.N/32 dev tap..." each
+ *   <prefix>-node   the hypervisor: the lab's ovsdb-server + ovs-vswitchd (userspace datapath),
+ *                   br-int, one tap<port[:11]> per instance (external_ids as os-vif sets them),
+ *                   and to-ns-link, the veth leg of the link namespace
+ *   <prefix>-link   "ns-link": to-br-int 198.18.0.1/32, "198.18.1.N/32 dev to-br-int" each
  *   <prefix>-vmN    eth0 (the tap's veth peer) 198.18.1.N/32, default via 198.18.0.1
  *
  * Nothing is added to the root namespace except the namespaces themselves, and no lab namespace
@@ -12,13 +16,14 @@ import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GATEWAY_IP, LAB_NET, MAX_INSTANCES, identity } from './identity.js';
 import {
-  LAB_ROOT, assertPrefix, labDir, labFile, readCurrent, readLabRecord, setCurrent, writeConfig, writeLabFiles,
+  LAB_ROOT, PREFIX_RE, assertPrefix, labDir, labFile, readCurrent, readLabRecord, setCurrent, writeConfig, writeLabFiles,
 } from './files.js';
 import { LAB_PREFIX, deleteNamespaces, ipBatch, labUnavailableReason, listNamespaces, nsSysctl, uniquePrefix } from './netns.js';
+import { BRIDGE, ovsDbOf, plugArgs, plugPorts, startOvs, stopOvs, vsctl, type InstancePort, type OvsPids } from './ovs.js';
 import { ownerAlive, releaseOnExit, teardownOnExit } from './cleanup.js';
 
-export type Fault = 'no-route' | 'drop-icmp' | 'dead';
-export const FAULTS: readonly Fault[] = ['no-route', 'drop-icmp', 'dead'];
+export type Fault = 'no-route' | 'drop-icmp' | 'dead' | 'no-port' | 'port-error';
+export const FAULTS: readonly Fault[] = ['no-route', 'drop-icmp', 'dead', 'no-port', 'port-error'];
 export const isFault = (v: unknown): v is Fault => FAULTS.includes(v as Fault);
 
 export interface LabInstance {
@@ -27,6 +32,7 @@ export interface LabInstance {
   name: string;
   portId: string;
   mac: string;
+  /** In the node namespace, on br-int; its veth peer is eth0 in `ns`. */
   tap: string;
   ip: string;
   ns: string;
@@ -36,7 +42,18 @@ export interface LabInstance {
 export interface LabEnv {
   prefix: string;
   dir: string;
+  /** The hypervisor namespace: OVS daemons, br-int, the taps. */
+  nodeNs: string;
+  /** "ns-link": where the /32 routes are and the probes run. */
   linkNs: string;
+  /** The link namespace's leg into br-int (holds 198.18.0.1/32; every instance route uses it). */
+  linkIface: string;
+  /** Its veth peer: an OVS port on br-int, with no external_ids. */
+  linkPort: string;
+  bridge: string;
+  /** The lab's private OVSDB: "unix:/tmp/<prefix>/ovs/db.sock". */
+  ovsDb: string;
+  ovsPids: OvsPids;
   instances: LabInstance[];
   inventoryFile: string;
   configFile: string;
@@ -54,45 +71,90 @@ export interface LabUpOptions {
 }
 
 const ECHO_IGNORE = 'net.ipv4.icmp_echo_ignore_all';
+const LINK_IFACE = 'to-br-int';
+const LINK_PORT = 'to-ns-link';
 
 // ---- ip command lines ------------------------------------------------------------------------
 
-/** Link-namespace side of one instance: the veth pair (peer created straight into the instance's namespace), tap address, route. */
-function linkSideLines(i: LabInstance): string[] {
-  const tapMac = `fe${i.mac.slice(2)}`;
-  const lines = [
+/** Node side of one instance: the tap and its veth peer, created straight into the instance's namespace. */
+function tapLines(i: LabInstance): string[] {
+  const tapMac = identity(i.index).tapMac;
+  return [
     `link add ${i.tap} address ${tapMac} type veth peer name eth0 address ${i.mac} netns ${i.ns}`,
     // No IPv6 link-local addresses: the lab then sends no RS/DAD/MLD chatter at all.
     `link set ${i.tap} addrgenmode none`,
     `link set ${i.tap} up`,
-    `address add ${GATEWAY_IP}/32 dev ${i.tap}`,
   ];
-  if (i.fault !== 'no-route') lines.push(routeLine('add', i));
-  return lines;
 }
 
-const routeLine = (verb: 'add' | 'replace' | 'del', i: LabInstance): string => `route ${verb} ${i.ip}/32 dev ${i.tap} scope link`;
+const routeLine = (verb: 'add' | 'replace' | 'del', env: LabEnv, i: LabInstance): string => `route ${verb} ${i.ip}/32 dev ${env.linkIface} scope link`;
+/** Forget the link namespace's ARP entry for an instance: one left FAILED would delay the next ping by an ARP retransmit (~1 s). */
+const forgetNeighbour = (env: LabEnv, i: LabInstance): string => `neigh flush to ${i.ip} dev ${env.linkIface}`;
 
-/** Instance side; `replace` makes it idempotent for heal. A dead instance keeps eth0 up (so the tap keeps carrier and its route) but has no address. */
+/** Instance side; `replace` makes it idempotent for heal. A dead instance keeps eth0 up (so the tap keeps carrier) but has no address. */
 function instanceLines(i: LabInstance, verb: 'add' | 'replace'): string[] {
   const lines = ['link set lo up', 'link set eth0 addrgenmode none', 'link set eth0 up'];
   if (i.fault === 'dead') return lines;
   return [...lines, `address ${verb} ${i.ip}/32 dev eth0`, `route ${verb} ${GATEWAY_IP} dev eth0`, `route ${verb} default via ${GATEWAY_IP}`];
 }
 
+/** The tap's name while the port-error fault hides it from OVS ("gone" + port[:11], 15 chars). */
+const parkedTap = (i: LabInstance): string => `gone${i.portId.slice(0, 11)}`;
+
+const portOf = (i: LabInstance): InstancePort => ({ tap: i.tap, portId: i.portId, mac: i.mac, vmUuid: i.uuid });
+
 function newInstance(prefix: string, index: number, fault: Fault | null): LabInstance {
   const id = identity(index);
   return { index, uuid: id.uuid, name: id.name, portId: id.portId, mac: id.mac, tap: id.tap, ip: id.ip, ns: `${prefix}-vm${index}`, fault };
 }
 
-/** Bring up instances whose link namespace already exists: 1 + 1 + N `ip` processes in all. */
-function createInstances(env: LabEnv, list: LabInstance[]): void {
+/**
+ * The port-error fault: OVSDB has the port, but the device it names does not exist, as when a
+ * tap vanished under it. The tap is renamed away, then the port is (re)added: vswitchd records
+ * error "could not open network device tap... (No such device)" and ofport -1. (Renaming or
+ * deleting a device already in the userspace datapath does not do it: vswitchd keeps its port.)
+ */
+function breakPort(env: LabEnv, i: LabInstance): void {
+  ipBatch([`link set ${i.tap} down`, `link set ${i.tap} name ${parkedTap(i)}`], env.nodeNs);
+  vsctl(env.ovsDb, ['--if-exists', 'del-port', BRIDGE, i.tap]);
+  vsctl(env.ovsDb, plugArgs(portOf(i)), true);
+}
+
+/**
+ * Bring up instances whose node and link namespaces (and OVS) already exist:
+ * 3 + N `ip` processes and one ovs-vsctl for all their ports (plus `extraPorts`, plugged bare).
+ */
+function createInstances(env: LabEnv, list: LabInstance[], extraPorts: string[] = []): void {
   ipBatch(list.map((i) => `netns add ${i.ns}`));
-  ipBatch(list.flatMap(linkSideLines), env.linkNs);
+  ipBatch(list.flatMap(tapLines), env.nodeNs);
+  ipBatch(list.filter((i) => i.fault !== 'no-route').map((i) => routeLine('add', env, i)), env.linkNs);
   for (const i of list) {
     ipBatch(instanceLines(i, 'add'), i.ns);
     if (i.fault === 'drop-icmp') nsSysctl(i.ns, ECHO_IGNORE, 1);
   }
+  const plugged = list.filter((i) => i.fault !== 'no-port' && i.fault !== 'port-error');
+  plugPorts(env.ovsDb, plugged.map(portOf), extraPorts);
+  for (const i of list) if (i.fault === 'port-error') breakPort(env, i);
+}
+
+/** The node namespace with its OVS and br-int, and the link namespace joined to br-int by a veth pair. */
+function createNode(env: LabEnv): void {
+  ipBatch([`netns add ${env.nodeNs}`, `netns add ${env.linkNs}`]);
+  ipBatch([
+    'link set lo up',
+    `link add ${env.linkPort} type veth peer name ${env.linkIface} netns ${env.linkNs}`,
+    `link set ${env.linkPort} addrgenmode none`,
+    `link set ${env.linkPort} up`,
+  ], env.nodeNs);
+  // lo up; no default route; everything in the lab range that has no /32 is unreachable.
+  ipBatch([
+    'link set lo up',
+    `link set ${env.linkIface} addrgenmode none`,
+    `link set ${env.linkIface} up`,
+    `address add ${GATEWAY_IP}/32 dev ${env.linkIface}`,
+    `route add unreachable ${LAB_NET}`,
+  ], env.linkNs);
+  env.ovsPids = startOvs(env.nodeNs, env.dir).pids;
 }
 
 function save(env: LabEnv): void {
@@ -126,7 +188,13 @@ export function labUp(opts: LabUpOptions): LabEnv {
   const env: LabEnv = {
     prefix,
     dir,
+    nodeNs: `${prefix}-node`,
     linkNs: `${prefix}-link`,
+    linkIface: LINK_IFACE,
+    linkPort: LINK_PORT,
+    bridge: BRIDGE,
+    ovsDb: ovsDbOf(dir),
+    ovsPids: { ovsdbServer: 0, ovsVswitchd: 0 }, // known once the daemons run
     instances: Array.from({ length: n }, (_, k) => newInstance(prefix, k + 1, faults[k + 1] ?? null)),
     inventoryFile: join(dir, 'inventory.yaml'),
     configFile: join(dir, 'config.yaml'),
@@ -134,14 +202,13 @@ export function labUp(opts: LabUpOptions): LabEnv {
     stateDir: join(dir, 'state'),
     lockDir: join(dir, 'lock'),
   };
-  // Register teardown before creating anything, so a crash half-way still cleans up.
+  // Register teardown before creating anything, so a crash half-way still cleans up (the
+  // daemons' own pid files cover the time before lab.json exists).
   if (!opts.persist) teardownOnExit(prefix, labDown);
   try {
     for (const d of [env.dir, env.stateDir, env.lockDir, env.ocoDir]) mkdirSync(d, { recursive: true });
-    ipBatch([`netns add ${env.linkNs}`]);
-    // lo up; no default route; everything in the lab range that has no /32 is unreachable.
-    ipBatch(['link set lo up', `route add unreachable ${LAB_NET}`], env.linkNs);
-    createInstances(env, env.instances);
+    createNode(env);
+    createInstances(env, env.instances, [env.linkPort]);
     writeLabFiles(env, opts.persist ? null : process.pid);
     writeConfig(env);
   } catch (err) {
@@ -161,10 +228,24 @@ export function loadLab(prefix?: string): LabEnv {
   return env;
 }
 
-/** Remove a lab's namespaces (their veths go with them) and its dir. Never throws: it runs in teardown. */
+/** The OVS daemons' PIDs as lab.json recorded them (none if it is missing or unreadable). */
+function recordedPids(prefix: string): Partial<OvsPids> {
+  try {
+    return readLabRecord(prefix)?.ovsPids ?? {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Stop the lab's OVS daemons (by their recorded PIDs), then remove its namespaces (the veths
+ * and br-int go with them) and its dir. Never throws: it runs in teardown.
+ */
 export function labDown(env: LabEnv | string): void {
   const prefix = typeof env === 'string' ? env : env.prefix;
   assertPrefix(prefix);
+  // The daemons first: a namespace lives on while a process is inside it.
+  stopOvs(labDir(prefix), typeof env === 'string' ? recordedPids(prefix) : env.ovsPids);
   const mine = () => listNamespaces().filter((ns) => ns.startsWith(`${prefix}-`));
   deleteNamespaces(mine());
   const left = mine();
@@ -183,17 +264,23 @@ export function injectFault(env: LabEnv, index: number, fault: Fault): void {
   if (i.fault) heal(env, index); // one fault at a time per instance
   switch (fault) {
     case 'no-route':
-      ipBatch([routeLine('del', i)], env.linkNs);
+      ipBatch([routeLine('del', env, i)], env.linkNs);
       break;
     case 'drop-icmp':
       nsSysctl(i.ns, ECHO_IGNORE, 1);
       break;
     case 'dead':
       // Removing the last address also drops the instance's routes (the kernel does that), and
-      // with no address it answers neither ARP nor ICMP. eth0 stays up, so the tap keeps carrier
-      // and its route is present and not "linkdown". Forget the tap's ARP entry for it too.
+      // with no address it answers neither ARP nor ICMP. eth0 stays up, so the tap keeps carrier.
       ipBatch(['address flush dev eth0'], i.ns);
-      ipBatch([`neigh flush dev ${i.tap}`], env.linkNs);
+      ipBatch([forgetNeighbour(env, i)], env.linkNs);
+      break;
+    case 'no-port':
+      // The tap stays, up, in the node namespace; only its OVS port is gone.
+      vsctl(env.ovsDb, ['del-port', BRIDGE, i.tap]);
+      break;
+    case 'port-error':
+      breakPort(env, i);
       break;
   }
   i.fault = fault;
@@ -204,11 +291,13 @@ export function injectFault(env: LabEnv, index: number, fault: Fault): void {
 export function heal(env: LabEnv, index: number): void {
   const i = find(env, index);
   const healthy = { ...i, fault: null };
-  // Also forget the tap's neighbour entry: one left INCOMPLETE/FAILED by a dead spell would
-  // delay the first ping after healing until the next ARP retransmit (about 1 s).
-  ipBatch([routeLine('replace', healthy), `neigh flush dev ${i.tap}`], env.linkNs);
+  if (i.fault === 'port-error') ipBatch([`link set ${parkedTap(i)} name ${i.tap}`, `link set ${i.tap} up`], env.nodeNs);
+  ipBatch([routeLine('replace', env, healthy), forgetNeighbour(env, i)], env.linkNs);
   ipBatch(instanceLines(healthy, 'replace'), i.ns);
   nsSysctl(i.ns, ECHO_IGNORE, 0);
+  // Idempotent: re-plugs a deleted port, and the reconfiguration it causes makes vswitchd
+  // retry (and now open) a port that was in error. ovs-vsctl returns once that is done.
+  vsctl(env.ovsDb, plugArgs(portOf(i)));
   i.fault = null;
   save(env);
 }
@@ -232,8 +321,9 @@ function existsDir(path: string): boolean {
 }
 
 /**
- * Remove every leftover lab: namespaces and /tmp dirs whose names start with `match` ("lmp").
- * Labs whose owning process is still alive are not leftovers and are kept. Returns what it removed.
+ * Remove every leftover lab: OVS daemons, namespaces and /tmp dirs whose names start with
+ * `match` ("lmp"). Labs whose owning process is still alive are not leftovers and are kept.
+ * Returns what it removed.
  */
 export function sweep(match: string = LAB_PREFIX): string[] {
   if (!match.startsWith(LAB_PREFIX)) throw new Error(`sweep only removes ${LAB_PREFIX}* names`);
@@ -247,12 +337,16 @@ export function sweep(match: string = LAB_PREFIX): string[] {
   };
   const removed: string[] = [];
   const namespaces = listNamespaces().filter((ns) => ns.startsWith(match) && !live(ownerOf(ns)));
+  const dirs = readdirSync(LAB_ROOT).filter((name) => name.startsWith(match) && existsDir(join(LAB_ROOT, name)) && !live(name));
+  // Daemons first: they keep their namespace alive and write into their dir.
+  for (const prefix of new Set([...namespaces.map(ownerOf), ...dirs])) {
+    if (PREFIX_RE.test(prefix)) stopOvs(labDir(prefix), recordedPids(prefix));
+  }
   deleteNamespaces(namespaces);
   const remaining = new Set(listNamespaces());
   removed.push(...namespaces.filter((ns) => !remaining.has(ns)));
-  for (const name of readdirSync(LAB_ROOT)) {
+  for (const name of dirs) {
     const path = join(LAB_ROOT, name);
-    if (!name.startsWith(match) || !existsDir(path) || live(name)) continue;
     rmSync(path, { recursive: true, force: true });
     removed.push(path);
   }

@@ -17,10 +17,15 @@ export function uniquePrefix(): string {
 
 /** Run a command, throw with its stderr on failure, return stdout. */
 export function sh(cmd: string, args: string[], input?: string): string {
-  const r = spawnSync(cmd, args, { input, encoding: 'utf8', timeout: 60_000 });
+  return shOut(cmd, args, { input }).stdout;
+}
+
+/** Like sh(), with an environment, returning both streams (some tools warn on stderr and exit 0). */
+export function shOut(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): { stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { input: opts.input, env: opts.env, encoding: 'utf8', timeout: 60_000 });
   if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
-  return r.stdout;
+  return { stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Like sh() but never throws; for teardown. */
@@ -120,6 +125,9 @@ export function labUnavailableReason(): string | null {
   if (!findTool('ping')) return 'ping not installed (apt-get install iputils-ping)';
   if (!findTool('arping')) return 'arping not installed (apt-get install arping)';
   if (!findTool('sysctl')) return 'sysctl not installed (apt-get install procps)';
+  for (const tool of ['ovsdb-tool', 'ovsdb-server', 'ovs-vswitchd', 'ovs-vsctl']) {
+    if (!findTool(tool)) return `${tool} not installed (apt-get install openvswitch-switch)`;
+  }
   // Root is not enough inside some containers: try a real namespace once per process.
   if (namespacesWork === undefined) {
     const probe = `${uniquePrefix()}-check`;

@@ -17,7 +17,13 @@ test('defaults match the documented contract', () => {
   const c = defaultConfig();
   const ir = c.probes['instance-routed'];
   assert.equal(c.timeout, 30);
-  assert.equal(c.inventory.file, '/etc/lm-probe/inventory.yaml');
+  assert.deepEqual(c.inventory.sources, ['libvirt', 'ovs', 'openstack', 'file']);
+  assert.equal(c.inventory.libvirt.uri, 'qemu:///system');
+  assert.equal(c.inventory.ovs.db, 'unix:/run/openvswitch/db.sock');
+  assert.equal(c.inventory.openstack.interface, 'internal');
+  assert.equal(c.inventory.openstack.timeout, 10);
+  assert.equal(c.inventory.file, '');
+  assert.deepEqual(c.inventory.cache, { path: '/var/cache/lm-probe/inventory.json', max_age: 3600 });
   assert.deepEqual(c.oco, { enabled: false, dir: '/usr/local/oco', codes: { ok: 200, warning: 210, critical: 300, unknown: 300 } });
   assert.equal(ir.enabled, true);
   assert.equal(ir.ping_namespace, 'ns-link');

@@ -1,0 +1,632 @@
+/**
+ * The node's BGP speaker, announcing each instance's /32 to a router, as in clouds where the
+ * compute node advertises its instances' addresses (Calico's BIRD, ovn-bgp-agent's FRR, an agent
+ * driving GoBGP). Three speakers (bird2, FRR, GoBGP) run in the lab's link namespace; the router
+ * is always bird2, in its own namespace, and only receives (it installs nothing in any kernel).
+ *
+ *   <prefix>-link  bgp-rtr 198.18.255.0/31  speaker AS 65001  ── veth ──  <prefix>-rtr  eth0 198.18.255.1/31  bird2 AS 65000
+ *
+ * Daemons run as children of this process (so Node reaps them), in the foreground, with private
+ * config/sockets/logs under <lab dir>/bgp/, and listen on the /31 addresses only. See README-bgp.md.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deleteNamespaces, findTool, ipBatch, listNamespaces, nsExec, sh } from './netns.js';
+import { releaseOnExit, teardownOnExit } from './cleanup.js';
+
+export type BgpDaemon = 'bird' | 'frr' | 'gobgp';
+export const BGP_DAEMONS: readonly BgpDaemon[] = ['bird', 'frr', 'gobgp'];
+export type BgpFault = 'no-bgp' | 'orphan-bgp';
+
+/** The part of a lab this file uses (kept small: lab.ts is being reworked). */
+export interface BgpLabEnv {
+  prefix: string;
+  dir: string;
+  linkNs: string;
+  instances: { index: number; ip: string; uuid: string }[];
+}
+
+export interface BgpLab {
+  daemon: BgpDaemon;
+  prefix: string;
+  routerNs: string;
+  speakerNs: string;
+  speakerAddr: string;
+  routerAddr: string;
+  speakerAs: number;
+  routerAs: number;
+  /** The veth end in the speaker (link) namespace; its peer is eth0 in routerNs. */
+  speakerIface: string;
+  /** The router's bird, then the speaker daemon(s) (FRR: zebra, bgpd). */
+  pids: number[];
+  /** <lab dir>/bgp: every file the daemons use. */
+  dir: string;
+  /** e.g. "BIRD 2.0.12", "FRR 8.4.4", "GoBGP 3.10.0"; routerVersion is the router's bird. */
+  version: string;
+  routerVersion: string;
+  /** Router side: `birdc -s routerSocket` (run in routerNs). */
+  routerSocket: string;
+  /** bird speaker: `birdc -s birdSocket`. */
+  birdSocket?: string;
+  /** FRR speaker: `vtysh --vty_socket vtyDir`. */
+  vtyDir?: string;
+  /** GoBGP speaker: `gobgp -u apiAddr -p apiPort` (gRPC on the lab address, inside speakerNs). */
+  apiAddr?: string;
+  apiPort?: number;
+  /** From the speaker's start: session Established on the router, and all routes received. */
+  timings: { establishedMs: number; routesMs: number };
+  /** Current bgpFault()s: instance IPs not announced, and IPs announced although no instance has them. */
+  noBgp: string[];
+  orphans: string[];
+  /** FRR writes to /var/tmp/frr/<daemon>.<pid> (compiled in); remove the parent only if we made it. */
+  frrTmpCreated: boolean;
+}
+
+// ---- constants ---------------------------------------------------------------------------------
+
+const SPEAKER_ADDR = '198.18.255.0'; // .0/.1 of 198.18.255.0/24: never an instance address (those are .2-.251)
+const ROUTER_ADDR = '198.18.255.1';
+const SPEAKER_AS = 65001;
+const ROUTER_AS = 65000;
+const SPEAKER_IFACE = 'bgp-rtr';
+const GOBGP_API_PORT = 50051;
+/** Router's protocol name for the node, and bird speaker's protocol name for the router. */
+const ROUTER_PROTO = 'node';
+const SPEAKER_PROTO = 'rtr';
+const FRR_DIR = '/usr/lib/frr';
+const FRR_TMP = '/var/tmp/frr';
+const HOLD = 3;
+const KEEPALIVE = 1;
+const CONNECT_RETRY = 1;
+const ESTABLISH_TIMEOUT_MS = 15_000;
+const CONVERGE_TIMEOUT_MS = 10_000;
+/** Names a recorded PID may have: never signal a PID that has been reused by something else. */
+const OUR_COMMS = new Set(['ip', 'bird', 'zebra', 'bgpd', 'gobgpd']);
+
+// ---- small helpers -----------------------------------------------------------------------------
+
+const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+function poll<T>(what: string, timeoutMs: number, probe: () => T | undefined): T {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    sleep(50);
+  }
+}
+
+const ipNum = (ip: string): number => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+const isIpv4 = (s: string): boolean => /^(\d{1,3})(\.\d{1,3}){3}$/.test(s) && s.split('.').every((o) => Number(o) <= 255);
+/** Inside 198.18.0.0/15, the only range the lab may use. */
+const inLab = (ip: string): boolean => isIpv4(ip) && (ip.startsWith('198.18.') || ip.startsWith('198.19.'));
+
+/** Sort "a.b.c.d/len" strings by address (so 198.18.1.10 comes after 198.18.1.9). */
+export function sortPrefixes(list: Iterable<string>): string[] {
+  return [...list].sort((a, b) => ipNum(a.split('/')[0]) - ipNum(b.split('/')[0]) || a.localeCompare(b));
+}
+
+/** Is the process running? A zombie (exited, not yet reaped) counts as gone. */
+export function pidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+function comm(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/** The binaries a speaker needs (plus bird2 for the router); null when all are there. */
+export function bgpUnavailableReason(daemon: BgpDaemon): string | null {
+  const need: Record<BgpDaemon, string[]> = {
+    bird: ['bird', 'birdc'],
+    frr: [`${FRR_DIR}/zebra`, `${FRR_DIR}/bgpd`, 'vtysh'],
+    gobgp: ['gobgpd', 'gobgp'],
+  };
+  const missing = [...need[daemon], 'bird', 'birdc'].filter((b) => (b.startsWith('/') ? !existsSync(b) : !findTool(b)));
+  if (missing.length === 0) return null;
+  return `${[...new Set(missing)].join(', ')} not installed (apt-get install bird2 frr gobgpd)`;
+}
+
+function versionOf(cmd: string, args: string[], re: RegExp, label: string): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  const m = re.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`);
+  return m ? `${label} ${m[1]}` : `${label} (unknown version)`;
+}
+
+/**
+ * Start a daemon in the foreground inside a namespace, as a child of this process. `ip netns
+ * exec` execs the daemon, so the PID is the daemon's. Output goes to a log file; detached so a
+ * Ctrl-C on the terminal reaches only us (our teardown stops the daemons).
+ */
+function startDaemon(ns: string, logFile: string, cmd: string, args: string[]): number {
+  const fd = openSync(logFile, 'a');
+  try {
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { detached: true, stdio: ['ignore', fd, fd] });
+    child.on('error', () => {}); // reported by the readiness polls, with the log
+    child.unref();
+    if (child.pid === undefined) throw new Error(`could not start ${cmd} in ${ns}`);
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+// ---- the link namespace's /32 routes -----------------------------------------------------------
+
+/** The /32 routes in the lab range of the link namespace's main table: what the speaker should announce. */
+export function linkRoutes(env: BgpLabEnv): string[] {
+  const routes = JSON.parse(nsExec(env.linkNs, 'ip', ['-j', '-4', 'route', 'show', 'table', 'main']) || '[]') as { dst: string; type?: string }[];
+  return sortPrefixes(routes.filter((r) => (r.type ?? 'unicast') === 'unicast' && inLab(r.dst)).map((r) => `${r.dst}/32`));
+}
+
+/** What the router should have received: the link routes, less no-bgp, plus orphans. */
+function desired(bgp: BgpLab, env: BgpLabEnv): string[] {
+  const set = new Set(linkRoutes(env));
+  for (const ip of bgp.noBgp) set.delete(`${ip}/32`);
+  for (const ip of bgp.orphans) set.add(`${ip}/32`);
+  return sortPrefixes(set);
+}
+
+// ---- configs -----------------------------------------------------------------------------------
+
+// bird waits max(1, connect delay) s, less up to 25 % (RFC 4271 jitter), before its first connect: hence ~0.8-1 s to Established.
+const BIRD_TIMERS = `hold time ${HOLD}; keepalive time ${KEEPALIVE}; connect retry time ${CONNECT_RETRY}; connect delay time 1; error wait time 1, 5;`;
+
+function routerBirdConf(log: string): string {
+  return `# lm-probe lab: the router. Receives the node's /32s; installs nothing in any kernel table.
+router id ${ROUTER_ADDR};
+log "${log}" all;
+protocol device { }
+protocol bgp ${ROUTER_PROTO} {
+  local ${ROUTER_ADDR} as ${ROUTER_AS};
+  neighbor ${SPEAKER_ADDR} as ${SPEAKER_AS};
+  strict bind yes; # listen on ${ROUTER_ADDR}:179 only
+  ${BIRD_TIMERS}
+  ipv4 { import all; export none; };
+}
+`;
+}
+
+/**
+ * The speaker learns the link namespace's kernel routes (`learn`: they are "proto boot" routes,
+ * alien to bird), as Calico's BIRD does: a lab no-route fault then withdraws the /32 by itself.
+ * no-bgp is an export filter entry (the kernel route stays), orphan-bgp a static route only the
+ * speaker has (like a leftover from an instance that migrated away). Regenerated on every change.
+ */
+function speakerBirdConf(bgp: BgpLab, log: string): string {
+  const noBgp = bgp.noBgp.length ? `  if net ~ [ ${bgp.noBgp.map((ip) => `${ip}/32`).join(', ')} ] then reject; # no-bgp\n` : '';
+  const orphans = bgp.orphans.length
+    ? `protocol static lmp_orphans { # orphan-bgp\n  ipv4;\n${bgp.orphans.map((ip) => `  route ${ip}/32 blackhole;\n`).join('')}}\n`
+    : '';
+  return `# lm-probe lab: the compute node's BGP speaker (bird2), in ${bgp.speakerNs}
+router id ${SPEAKER_ADDR};
+log "${log}" all;
+protocol device { }
+protocol kernel lmp_kernel {
+  ipv4 { import where net ~ [ 198.18.0.0/15{32,32} ]; export none; }; # read-only: never writes the kernel table
+  learn;
+}
+${orphans}filter lmp_to_router {
+${noBgp}  if net ~ [ 198.18.0.0/15{32,32} ] then accept;
+  reject;
+}
+protocol bgp ${SPEAKER_PROTO} {
+  local ${SPEAKER_ADDR} as ${SPEAKER_AS};
+  neighbor ${ROUTER_ADDR} as ${ROUTER_AS};
+  strict bind yes; # listen on ${SPEAKER_ADDR}:179 only
+  ${BIRD_TIMERS}
+  ipv4 { import none; export filter lmp_to_router; };
+}
+`;
+}
+
+/**
+ * FRR: zebra reads the link namespace's kernel routes, bgpd redistributes the /32s of the lab
+ * range ("redistribute kernel"; instances also live in 198.19.x, hence /15). no-bgp is an entry in
+ * LMP-NO-BGP, which the redistribution route-map denies (an undefined prefix-list matches
+ * nothing); orphan-bgp is a `network` statement (import-check off: no route backs it).
+ * `bgp route-map delay-timer 1`: the default 5 s delays every prefix-list change, and 0 means
+ * route-map changes are never applied.
+ */
+function frrBgpdConf(bgp: BgpLab, log: string): string {
+  const n = `neighbor ${ROUTER_ADDR}`;
+  return `frr defaults traditional
+hostname ${bgp.prefix}-node
+log file ${log} informational
+!
+ip prefix-list LMP-INSTANCES seq 10 permit 198.18.0.0/15 ge 32
+!
+route-map LMP-REDIST deny 5
+ match ip address prefix-list LMP-NO-BGP
+exit
+route-map LMP-REDIST permit 10
+ match ip address prefix-list LMP-INSTANCES
+exit
+!
+bgp route-map delay-timer 1
+!
+router bgp ${SPEAKER_AS}
+ bgp router-id ${SPEAKER_ADDR}
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ coalesce-time 0
+ timers bgp ${KEEPALIVE} ${HOLD}
+ ${n} remote-as ${ROUTER_AS}
+ ${n} update-source ${SPEAKER_ADDR}
+ ${n} timers ${KEEPALIVE} ${HOLD}
+ ${n} timers connect ${CONNECT_RETRY}
+ ${n} advertisement-interval 0
+ !
+ address-family ipv4 unicast
+  redistribute kernel route-map LMP-REDIST
+ exit-address-family
+exit
+`;
+}
+
+function gobgpConf(): string {
+  return `# lm-probe lab: the compute node's BGP speaker (GoBGP); routes are added with "gobgp global rib add"
+[global.config]
+  as = ${SPEAKER_AS}
+  router-id = "${SPEAKER_ADDR}"
+  port = 179
+  local-address-list = ["${SPEAKER_ADDR}"] # listen on ${SPEAKER_ADDR}:179 only
+
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "${ROUTER_ADDR}"
+    peer-as = ${ROUTER_AS}
+  [neighbors.timers.config]
+    connect-retry = ${CONNECT_RETRY}
+    hold-time = ${HOLD}
+    keepalive-interval = ${KEEPALIVE}
+  [neighbors.transport.config]
+    local-address = "${SPEAKER_ADDR}"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+`;
+}
+
+// ---- per-daemon commands -----------------------------------------------------------------------
+
+const sub = (bgp: BgpLab, name: string): string => join(bgp.dir, name);
+
+function birdc(ns: string, socket: string, args: string[]): string {
+  return nsExec(ns, 'birdc', ['-s', socket, ...args]);
+}
+
+function vtysh(bgp: BgpLab, commands: string[]): string {
+  // --config_dir: vtysh reads vtysh.conf from our dir, not /etc/frr.
+  const args = ['--vty_socket', bgp.vtyDir!, '--config_dir', bgp.vtyDir!, ...commands.flatMap((c) => ['-c', c])];
+  const out = nsExec(bgp.speakerNs, 'vtysh', args);
+  if (/^%/m.test(out)) throw new Error(`vtysh ${commands.join(' / ')}: ${out.trim()}`);
+  return out;
+}
+
+const gobgpArgs = (bgp: BgpLab): string[] => ['-u', bgp.apiAddr!, '-p', String(bgp.apiPort!)];
+const gobgp = (bgp: BgpLab, args: string[]): string => nsExec(bgp.speakerNs, 'gobgp', [...gobgpArgs(bgp), ...args]);
+
+/** GoBGP has no kernel: make its global RIB exactly `want` (an agent's reconcile loop). */
+function gobgpSync(bgp: BgpLab, want: string[]): void {
+  const have = Object.keys((JSON.parse(gobgp(bgp, ['global', 'rib', '-a', 'ipv4', '-j']) || '{}') ?? {}) as Record<string, unknown>);
+  for (const p of have.filter((p) => !want.includes(p))) gobgp(bgp, ['global', 'rib', 'del', '-a', 'ipv4', p]);
+  for (const p of want.filter((p) => !have.includes(p))) gobgp(bgp, ['global', 'rib', 'add', '-a', 'ipv4', p]);
+}
+
+function startSpeaker(bgp: BgpLab, env: BgpLabEnv): void {
+  const ns = bgp.speakerNs;
+  switch (bgp.daemon) {
+    case 'bird': {
+      const d = sub(bgp, 'bird');
+      writeFileSync(join(d, 'bird.conf'), speakerBirdConf(bgp, join(d, 'bird.log')));
+      bgp.pids.push(startDaemon(ns, join(d, 'stdout.log'), 'bird', ['-f', '-c', join(d, 'bird.conf'), '-s', bgp.birdSocket!, '-P', join(d, 'bird.pid')]));
+      break;
+    }
+    case 'frr': {
+      const d = bgp.vtyDir!;
+      writeFileSync(join(d, 'zebra.conf'), `frr defaults traditional\nhostname ${bgp.prefix}-node\nlog file ${join(d, 'zebra.log')} informational\n`);
+      writeFileSync(join(d, 'bgpd.conf'), frrBgpdConf(bgp, join(d, 'bgpd.log')));
+      writeFileSync(join(d, 'vtysh.conf'), '! lm-probe lab: keeps vtysh away from /etc/frr/vtysh.conf\n');
+      chownTree(d, 'frr');
+      // As user frr (the packaged daemons' user); -P 0: no TCP vty; bgpd -l: listen on the lab address only (implies -n, no FIB install).
+      const common = (name: string) => ['-u', 'frr', '-g', 'frr', '-f', join(d, `${name}.conf`), '-i', join(d, `${name}.pid`), '-z', join(d, 'zserv.api'), '--vty_socket', d, '-P', '0'];
+      bgp.pids.push(startDaemon(ns, join(d, 'zebra.stdout.log'), `${FRR_DIR}/zebra`, common('zebra')));
+      // bgpd retries a missing zserv.api only seconds later (routes came ~9 s late once in 12 runs): start it once zebra listens.
+      poll('zebra to listen on zserv.api', ESTABLISH_TIMEOUT_MS, () => (existsSync(join(d, 'zserv.api')) ? true : undefined));
+      bgp.pids.push(startDaemon(ns, join(d, 'bgpd.stdout.log'), `${FRR_DIR}/bgpd`, [...common('bgpd'), '-l', SPEAKER_ADDR]));
+      break;
+    }
+    case 'gobgp': {
+      const d = sub(bgp, 'gobgp');
+      writeFileSync(join(d, 'gobgpd.toml'), gobgpConf());
+      const api = `${bgp.apiAddr}:${bgp.apiPort}`;
+      bgp.pids.push(startDaemon(ns, join(d, 'gobgpd.log'), 'gobgpd', ['-f', join(d, 'gobgpd.toml'), '--api-hosts', api, '--pprof-disable', '--log-plain']));
+      poll(`gobgpd's API on ${api}`, ESTABLISH_TIMEOUT_MS, () => (spawnSync('ip', ['netns', 'exec', ns, 'gobgp', ...gobgpArgs(bgp), 'global'], { stdio: 'ignore' }).status === 0 ? true : undefined));
+      gobgpSync(bgp, desired(bgp, env));
+      break;
+    }
+  }
+}
+
+function chownTree(dir: string, user: string): void {
+  const uid = Number(sh('id', ['-u', user]));
+  const gid = Number(sh('id', ['-g', user]));
+  chownSync(dir, uid, gid);
+  for (const f of readdirSync(dir)) chownSync(join(dir, f), uid, gid);
+}
+
+/** Push the current noBgp/orphans to the speaker. `prev` is what it had (FRR takes deltas). */
+function applyFaults(bgp: BgpLab, env: BgpLabEnv, prev: { noBgp: string[]; orphans: string[] }): void {
+  switch (bgp.daemon) {
+    case 'bird': {
+      const d = sub(bgp, 'bird');
+      writeFileSync(join(d, 'bird.conf'), speakerBirdConf(bgp, join(d, 'bird.log')));
+      const out = birdc(bgp.speakerNs, bgp.birdSocket!, ['configure']);
+      if (!/Reconfigur/.test(out)) throw new Error(`birdc configure: ${out.trim()}`);
+      break;
+    }
+    case 'frr': {
+      const cmds = ['configure terminal'];
+      for (const ip of bgp.noBgp.filter((x) => !prev.noBgp.includes(x))) cmds.push(`ip prefix-list LMP-NO-BGP permit ${ip}/32`);
+      for (const ip of prev.noBgp.filter((x) => !bgp.noBgp.includes(x))) cmds.push(`no ip prefix-list LMP-NO-BGP permit ${ip}/32`);
+      cmds.push(`router bgp ${SPEAKER_AS}`, 'address-family ipv4 unicast');
+      for (const ip of bgp.orphans.filter((x) => !prev.orphans.includes(x))) cmds.push(`network ${ip}/32`);
+      for (const ip of prev.orphans.filter((x) => !bgp.orphans.includes(x))) cmds.push(`no network ${ip}/32`);
+      vtysh(bgp, cmds); // never "write": vtysh's integrated config would go to /etc/frr
+      break;
+    }
+    case 'gobgp':
+      gobgpSync(bgp, desired(bgp, env));
+      break;
+  }
+}
+
+// ---- what the router received, what the speaker says it announces -----------------------------
+
+/** Prefixes at the start of lines, as birdc's `show route` prints them. */
+function birdPrefixes(out: string): string[] {
+  return sortPrefixes([...out.matchAll(/^(\d{1,3}(?:\.\d{1,3}){3}\/\d{1,2})\s/gm)].map((m) => m[1]));
+}
+
+/** What the router received from the node (birdc show route protocol node, in the router namespace), sorted. */
+export function announced(bgp: BgpLab): string[] {
+  return birdPrefixes(birdc(bgp.routerNs, bgp.routerSocket, ['show', 'route', 'protocol', ROUTER_PROTO]));
+}
+
+export interface SpeakerView {
+  /** Fixture base name, e.g. "export-all" or "advertised-routes". */
+  name: string;
+  ext: 'txt' | 'json';
+  /** The command, run inside speakerNs (`ip netns exec <speakerNs> ...`). */
+  argv: string[];
+  output: string;
+}
+
+/** The speaker-side commands a `bgp-announcements` probe would read, with their current output. The first is the primary one. */
+export function speakerViews(bgp: BgpLab): SpeakerView[] {
+  const view = (name: string, ext: 'txt' | 'json', argv: string[]) => ({ name, ext, argv });
+  const peer = ROUTER_ADDR;
+  const birdcCmd = ['birdc', '-s', bgp.birdSocket!];
+  const vtyshCmd = ['vtysh', '--vty_socket', bgp.vtyDir!, '--config_dir', bgp.vtyDir!, '-c'];
+  const adjOut = ['gobgp', ...gobgpArgs(bgp), 'neighbor', peer, 'adj-out', '-a', 'ipv4'];
+  const views = {
+    bird: () => [
+      view('export-all', 'txt', [...birdcCmd, 'show', 'route', 'export', SPEAKER_PROTO, 'all']),
+      view('protocols-all', 'txt', [...birdcCmd, 'show', 'protocols', 'all', SPEAKER_PROTO]),
+    ],
+    frr: () => [
+      view('advertised-routes', 'json', [...vtyshCmd, `show bgp ipv4 unicast neighbors ${peer} advertised-routes json`]),
+      view('advertised-routes', 'txt', [...vtyshCmd, `show bgp ipv4 unicast neighbors ${peer} advertised-routes`]),
+    ],
+    gobgp: () => [view('adj-out', 'json', [...adjOut, '-j']), view('adj-out', 'txt', adjOut)],
+  }[bgp.daemon]();
+  return views.map((v) => ({ ...v, output: nsExec(bgp.speakerNs, v.argv[0], v.argv.slice(1)) }));
+}
+
+/** The prefixes the speaker says it announces to the router, parsed from its primary view. */
+export function speakerAnnounced(bgp: BgpLab): string[] {
+  const out = speakerViews(bgp)[0].output;
+  switch (bgp.daemon) {
+    case 'bird':
+      return birdPrefixes(out);
+    case 'frr':
+      return sortPrefixes(Object.keys((JSON.parse(out) as { advertisedRoutes?: Record<string, unknown> }).advertisedRoutes ?? {}));
+    case 'gobgp':
+      return sortPrefixes(Object.keys((JSON.parse(out.trim() || '{}') as Record<string, unknown> | null) ?? {}));
+  }
+}
+
+function routerEstablished(bgp: BgpLab): boolean {
+  const r = spawnSync('ip', ['netns', 'exec', bgp.routerNs, 'birdc', '-s', bgp.routerSocket, 'show', 'protocols', ROUTER_PROTO], { encoding: 'utf8' });
+  return r.status === 0 && /Established/.test(r.stdout);
+}
+
+/** Wait (bounded) until the router holds exactly `want`. */
+function waitRouter(bgp: BgpLab, want: string[]): void {
+  let last: string[] = [];
+  try {
+    poll(`the router to receive [${want.join(' ')}]`, CONVERGE_TIMEOUT_MS, () => {
+      last = announced(bgp);
+      return last.join() === want.join() ? true : undefined;
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; it has [${last.join(' ')}] (${bgp.daemon} speaker)`);
+  }
+}
+
+// ---- API ---------------------------------------------------------------------------------------
+
+/**
+ * Start the router (`<prefix>-rtr`, bird2) and `daemon` as the node's speaker in env.linkNs,
+ * announcing every /32 route of the link namespace; returns once the router has them all.
+ */
+export function bgpUp(env: BgpLabEnv, daemon: BgpDaemon): BgpLab {
+  if (!BGP_DAEMONS.includes(daemon)) throw new Error(`unknown BGP daemon ${JSON.stringify(daemon)} (want ${BGP_DAEMONS.join(', ')})`);
+  const missing = bgpUnavailableReason(daemon);
+  if (missing) throw new Error(missing);
+  if (!/^lmp[a-z0-9]+$/.test(env.prefix)) throw new Error(`not a lab prefix: ${env.prefix}`);
+  const dir = join(env.dir, 'bgp');
+  if (existsSync(dir)) throw new Error(`lab ${env.prefix} already has a BGP speaker (${dir}); one at a time`);
+
+  const bgp: BgpLab = {
+    daemon,
+    prefix: env.prefix,
+    routerNs: `${env.prefix}-rtr`,
+    speakerNs: env.linkNs,
+    speakerAddr: SPEAKER_ADDR,
+    routerAddr: ROUTER_ADDR,
+    speakerAs: SPEAKER_AS,
+    routerAs: ROUTER_AS,
+    speakerIface: SPEAKER_IFACE,
+    pids: [],
+    dir,
+    version: {
+      bird: () => versionOf('bird', ['--version'], /BIRD version (\S+)/, 'BIRD'),
+      frr: () => versionOf(`${FRR_DIR}/bgpd`, ['--version'], /bgpd version (\S+)/, 'FRR'),
+      gobgp: () => versionOf('gobgpd', ['--version'], /gobgpd version (\S+)/, 'GoBGP'),
+    }[daemon](),
+    routerVersion: versionOf('bird', ['--version'], /BIRD version (\S+)/, 'BIRD'),
+    routerSocket: join(dir, 'router', 'bird.ctl'),
+    timings: { establishedMs: NaN, routesMs: NaN },
+    noBgp: [],
+    orphans: [],
+    frrTmpCreated: daemon === 'frr' && !existsSync(FRR_TMP),
+  };
+  if (daemon === 'bird') bgp.birdSocket = join(dir, 'bird', 'bird.ctl');
+  if (daemon === 'frr') bgp.vtyDir = join(dir, 'frr');
+  if (daemon === 'gobgp') Object.assign(bgp, { apiAddr: SPEAKER_ADDR, apiPort: GOBGP_API_PORT });
+
+  const exitKey = `${env.prefix}-bgp`;
+  teardownOnExit(exitKey, () => bgpDown(bgp)); // before anything exists, so a crash half-way still cleans up
+  try {
+    for (const d of ['router', daemon]) mkdirSync(join(dir, d), { recursive: true });
+    // The /31 between the node and the router; no IPv6 (addrgenmode none), no other address, no default route.
+    ipBatch([`netns add ${bgp.routerNs}`]);
+    ipBatch([
+      `link add ${SPEAKER_IFACE} type veth peer name eth0 netns ${bgp.routerNs}`,
+      `link set ${SPEAKER_IFACE} addrgenmode none`,
+      `address add ${SPEAKER_ADDR}/31 dev ${SPEAKER_IFACE}`,
+      `link set ${SPEAKER_IFACE} up`,
+    ], env.linkNs);
+    ipBatch(['link set lo up', 'link set eth0 addrgenmode none', `address add ${ROUTER_ADDR}/31 dev eth0`, 'link set eth0 up'], bgp.routerNs);
+
+    const r = join(dir, 'router');
+    writeFileSync(join(r, 'bird.conf'), routerBirdConf(join(r, 'bird.log')));
+    bgp.pids.push(startDaemon(bgp.routerNs, join(r, 'stdout.log'), 'bird', ['-f', '-c', join(r, 'bird.conf'), '-s', bgp.routerSocket, '-P', join(r, 'bird.pid')]));
+    poll('the router bird to start', ESTABLISH_TIMEOUT_MS, () => (existsSync(bgp.routerSocket) ? true : undefined));
+
+    const t0 = Date.now();
+    startSpeaker(bgp, env);
+    poll(`the ${daemon} session to be Established`, ESTABLISH_TIMEOUT_MS, () => {
+      if (!bgp.pids.every(pidAlive)) throw new Error(`a BGP daemon exited`);
+      return routerEstablished(bgp) ? true : undefined;
+    });
+    bgp.timings.establishedMs = Date.now() - t0;
+    waitRouter(bgp, desired(bgp, env));
+    bgp.timings.routesMs = Date.now() - t0;
+    save(bgp);
+  } catch (err) {
+    const logs = readLogs(bgp);
+    bgpDown(bgp);
+    throw new Error(`bgpUp(${daemon}): ${(err as Error).message}${logs}`);
+  }
+  return bgp;
+}
+
+/** <lab dir>/bgp/bgp.json: this record (PIDs, sockets, faults), for a CLI, a probe's config or a sweep. */
+function save(bgp: BgpLab): void {
+  writeFileSync(join(bgp.dir, 'bgp.json.tmp'), JSON.stringify(bgp, null, 2) + '\n');
+  renameSync(join(bgp.dir, 'bgp.json.tmp'), join(bgp.dir, 'bgp.json'));
+}
+
+function readLogs(bgp: BgpLab): string {
+  const files: string[] = [];
+  for (const d of ['router', bgp.daemon]) {
+    try {
+      for (const f of readdirSync(join(bgp.dir, d))) if (f.endsWith('.log')) files.push(join(bgp.dir, d, f));
+    } catch {
+      /* no dir */
+    }
+  }
+  return files.map((f) => `\n--- ${f}\n${tail(f)}`).join('');
+}
+
+/** Stop the daemons (by their PIDs), remove the router namespace, the veth and every file. Idempotent, never throws. */
+export function bgpDown(bgp: BgpLab): void {
+  const ours = bgp.pids.filter((pid) => pidAlive(pid) && OUR_COMMS.has(comm(pid) ?? ''));
+  for (const pid of ours) signal(pid, 'SIGTERM'); // all three shut down cleanly on SIGTERM (bird and FRR remove their sockets)
+  const end = Date.now() + 3_000;
+  while (ours.some(pidAlive) && Date.now() < end) sleep(20);
+  for (const pid of ours.filter(pidAlive)) signal(pid, 'SIGKILL');
+  while (ours.some(pidAlive) && Date.now() < end + 2_000) sleep(20);
+
+  if (listNamespaces().includes(bgp.speakerNs)) spawnSync('ip', ['-n', bgp.speakerNs, 'link', 'del', bgp.speakerIface], { stdio: 'ignore' });
+  deleteNamespaces([bgp.routerNs]);
+  if (bgp.daemon === 'frr') {
+    // FRR keeps a crash-log dir in /var/tmp/frr/<daemon>.<pid> (removed on a clean exit, not after SIGKILL).
+    for (const pid of bgp.pids) for (const d of ['zebra', 'bgpd']) rmSync(join(FRR_TMP, `${d}.${pid}`), { recursive: true, force: true });
+    if (bgp.frrTmpCreated) spawnSync('rmdir', [FRR_TMP], { stdio: 'ignore' }); // only if empty: another lab's FRR may use it
+  }
+  rmSync(bgp.dir, { recursive: true, force: true });
+  releaseOnExit(`${bgp.prefix}-bgp`);
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+/**
+ * no-bgp: the speaker stops announcing `ip` (its route stays in the link namespace).
+ * orphan-bgp: the speaker announces `ip`/32 although no instance has that IP.
+ * Returns once the router's view has changed accordingly (bounded).
+ */
+export function bgpFault(bgp: BgpLab, env: BgpLabEnv, fault: BgpFault, ip: string): void {
+  if (!inLab(ip)) throw new Error(`${ip}: not an address in the lab range 198.18.0.0/15`);
+  const prev = { noBgp: [...bgp.noBgp], orphans: [...bgp.orphans] };
+  if (fault === 'no-bgp') {
+    if (!bgp.noBgp.includes(ip)) bgp.noBgp.push(ip);
+  } else if (fault === 'orphan-bgp') {
+    if (env.instances.some((i) => i.ip === ip)) throw new Error(`orphan-bgp needs an IP no instance has; ${ip} is instance ${env.instances.find((i) => i.ip === ip)!.index}'s`);
+    if (!bgp.orphans.includes(ip)) bgp.orphans.push(ip);
+  } else {
+    throw new Error(`unknown BGP fault ${JSON.stringify(fault)} (want no-bgp, orphan-bgp)`);
+  }
+  applyFaults(bgp, env, prev);
+  save(bgp);
+  waitRouter(bgp, desired(bgp, env));
+}
+
+/** Undo every bgpFault: the speaker announces exactly the link namespace's /32s again. */
+export function bgpHeal(bgp: BgpLab, env: BgpLabEnv): void {
+  const prev = { noBgp: bgp.noBgp, orphans: bgp.orphans };
+  bgp.noBgp = [];
+  bgp.orphans = [];
+  applyFaults(bgp, env, prev);
+  save(bgp);
+  waitRouter(bgp, desired(bgp, env));
+}

@@ -1,0 +1,88 @@
+/**
+ * The lab's libvirt: a node file for libvirt's test driver (`virsh -c test:///<path>`), one
+ * domain per lab instance, with the metadata Nova writes (namespace 1.1, incl. nova:ports).
+ * The test driver reads the file afresh on every connection and never writes it back, so each
+ * virsh process sees the node exactly as written here.
+ *
+ * Initial state: the test driver's own namespace (http://libvirt.org/schemas/domain/test/1.0)
+ * has <test:runstate>N</test:runstate>, N a virDomainState (3 paused, 5 shut off).
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { LabEnv, LabInstance } from './lab.js';
+
+export type LabDomainState = 'running' | 'paused' | 'shutoff';
+const RUNSTATE: Record<LabDomainState, number> = { running: 1, paused: 3, shutoff: 5 };
+
+const NOVA_NS = 'http://openstack.org/xmlns/libvirt/nova/1.1';
+const TEST_NS = 'http://libvirt.org/schemas/domain/test/1.0';
+/** The project every lab instance belongs to. */
+export const LAB_PROJECT = '8f4c1b7e2d9a4c3f9e6b5a4d3c2b1a09';
+
+const esc = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+
+export const labDisplayName = (i: Pick<LabInstance, 'index'>): string => `lab-vm-${i.index}`;
+export const labDiskPath = (env: Pick<LabEnv, 'dir'>, i: Pick<LabInstance, 'uuid'>): string => join(resolve(env.dir), 'instances', i.uuid, 'disk');
+
+function domainXml(env: Pick<LabEnv, 'dir'>, i: LabInstance, state: LabDomainState): string {
+  return `  <domain type='test' xmlns:test='${TEST_NS}'>
+    <name>${esc(i.name)}</name>
+    <uuid>${i.uuid}</uuid>
+    <metadata>
+      <nova:instance xmlns:nova="${NOVA_NS}">
+        <nova:name>${esc(labDisplayName(i))}</nova:name>
+        <nova:flavor name="m1.tiny">
+          <nova:memory>512</nova:memory>
+          <nova:disk>1</nova:disk>
+          <nova:swap>0</nova:swap>
+          <nova:ephemeral>0</nova:ephemeral>
+          <nova:vcpus>1</nova:vcpus>
+        </nova:flavor>
+        <nova:owner>
+          <nova:user uuid="0c5e4b2a1f3d4e6a8b9c7d1e2f3a4b5c">lab</nova:user>
+          <nova:project uuid="${LAB_PROJECT}">lab</nova:project>
+        </nova:owner>
+        <nova:ports>
+          <nova:port uuid="${i.portId}">
+            <nova:ip type="fixed" address="${i.ip}" ipVersion="4"/>
+          </nova:port>
+        </nova:ports>
+      </nova:instance>
+    </metadata>
+    <memory unit='KiB'>524288</memory>
+    <vcpu>1</vcpu>
+    <os><type>hvm</type></os>
+    <devices>
+      <disk type='file' device='disk'>
+        <driver name='qemu' type='qcow2'/>
+        <source file='${esc(labDiskPath(env, i))}'/>
+        <target dev='vda' bus='virtio'/>
+      </disk>
+      <interface type='ethernet'>
+        <mac address='${i.mac}'/>
+        <target dev='${i.tap}'/>
+        <model type='virtio'/>
+      </interface>
+    </devices>
+    <test:runstate>${RUNSTATE[state]}</test:runstate>
+  </domain>
+`;
+}
+
+/**
+ * Write <env.dir>/libvirt/node.xml (atomically: a virsh started meanwhile reads the old or the
+ * new node, never half of one) and return its URI, test:///<absolute path>.
+ * `states` maps an instance index to its initial state; the default is running.
+ * Only env.dir and env.instances are read, so a test can pass a hand-made env.
+ */
+export function writeLibvirtNode(env: Pick<LabEnv, 'dir' | 'instances'>, opts: { states?: Record<number, LabDomainState> } = {}): string {
+  const dir = join(resolve(env.dir), 'libvirt');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'node.xml');
+  const domains = env.instances.map((i) => domainXml(env, i, opts.states?.[i.index] ?? 'running'));
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `<?xml version="1.0"?>\n<node>\n${domains.join('')}</node>\n`);
+  renameSync(tmp, file);
+  return `test://${file}`;
+}

@@ -10,6 +10,12 @@ import { BIN } from './support/cli.js';
 
 interface Sample { wallS: number; cpuS: number; maxRssKb: number; spawned: number; status: string }
 
+/** What `--json` says of the run: probe statuses, or the inventory's sources. */
+function summary(doc: { results?: { probe: string; status_text: string }[]; sources?: { source: string; state: string }[] }): string {
+  if (doc.results) return doc.results.map((x) => `${x.probe}=${x.status_text}`).join(' ');
+  return (doc.sources ?? []).map((x) => `${x.source}=${x.state}`).join(' ');
+}
+
 function measure(args: string[]): Sample {
   const r = spawnSync('/usr/bin/time', ['-v', BIN, ...args, '--json'], { encoding: 'utf8', timeout: 120_000 });
   const field = (name: string) => {
@@ -23,23 +29,28 @@ function measure(args: string[]): Sample {
     cpuS: Number(field('User time \\(seconds\\)')) + Number(field('System time \\(seconds\\)')),
     maxRssKb: Number(field('Maximum resident set size \\(kbytes\\)')),
     spawned: doc.processes_spawned,
-    status: doc.results.map((x: { probe: string; status_text: string }) => `${x.probe}=${x.status_text}`).join(' '),
+    status: summary(doc),
   };
 }
 
+function median(args: string[], runs = 3): Sample {
+  measure(args); // warm-up: page cache, first-seen state, inventory cache
+  const samples = Array.from({ length: runs }, () => measure(args)).sort((a, b) => a.wallS - b.wallS);
+  return samples[Math.floor(runs / 2)];
+}
+
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
-const runs = 3;
-console.log('instances  faults  wall_s(median)  cpu_s  max_rss_MB  processes  status');
+console.log('command          instances  faults  wall_s(median)  cpu_s  max_rss_MB  processes  status');
 for (const n of sizes.length ? sizes : [6, 200]) {
   for (const faults of [{}, { 2: 'no-route', 3: 'drop-icmp', 4: 'dead' } as Record<number, Fault>]) {
     const lab = labUp({ instances: n, faults });
     try {
-      measure(['instance-routed', '--config', lab.configFile]); // warm-up: page cache, first-seen state
-      const samples = Array.from({ length: runs }, () => measure(['instance-routed', '--config', lab.configFile]));
-      samples.sort((a, b) => a.wallS - b.wallS);
-      const m = samples[Math.floor(runs / 2)];
-      const label = Object.keys(faults).length ? '3' : '0';
-      console.log(`${String(n).padStart(9)}  ${label.padStart(6)}  ${m.wallS.toFixed(2).padStart(14)}  ${m.cpuS.toFixed(2).padStart(5)}  ${(m.maxRssKb / 1024).toFixed(1).padStart(10)}  ${String(m.spawned).padStart(9)}  ${m.status}`);
+      const commands = Object.keys(faults).length ? ['instance-routed'] : ['inventory', 'instance-routed'];
+      for (const cmd of commands) {
+        const m = median([cmd, '--config', lab.configFile]);
+        const label = Object.keys(faults).length ? '3' : '0';
+        console.log(`${cmd.padEnd(15)}  ${String(n).padStart(9)}  ${label.padStart(6)}  ${m.wallS.toFixed(2).padStart(14)}  ${m.cpuS.toFixed(2).padStart(5)}  ${(m.maxRssKb / 1024).toFixed(1).padStart(10)}  ${String(m.spawned).padStart(9)}  ${m.status}`);
+      }
     } finally {
       labDown(lab);
     }

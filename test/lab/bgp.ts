@@ -7,7 +7,7 @@
  *   <prefix>-link  bgp-rtr 198.18.255.0/31  speaker AS 65001  ── veth ──  <prefix>-rtr  eth0 198.18.255.1/31  bird2 AS 65000
  *
  * Daemons run as children of this process (so Node reaps them), in the foreground, with private
- * config/sockets/logs under <lab dir>/bgp/, and listen on the /31 addresses only. See README-bgp.md.
+ * config/sockets/logs under <lab dir>/bgp/, and listen on the /31 addresses only. See BGP.md.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';

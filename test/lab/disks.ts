@@ -11,7 +11,7 @@
  *     compute_nodes                   {"<host>": <epoch>}, nova's storage registry
  *
  * Faults add the leftovers the probe looks for on a migration's source node. Nothing outside
- * env.dir is ever touched. See README-disks.md.
+ * env.dir is ever touched. See DISKS.md.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readSync, readdirSync, rmSync, writeFileSync } from 'node:fs';

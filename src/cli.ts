@@ -1,7 +1,7 @@
 /**
- * The command line: one command per probe, plus `run` and `list`. Parses options, loads the
- * config, runs probes through the runner and hands results to the reporters. Exit code: the
- * probe's status (the worst one for `run`).
+ * The command line: one command per probe, plus `run`, `list`, `inventory` and `config`.
+ * Parses options, loads the config, runs probes through the runner and hands results to the
+ * reporters. Exit code: the probe's status (the worst one for `run`).
  */
 import { Command } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
@@ -50,7 +50,7 @@ function withCommonOptions(cmd: Command, thresholds: boolean): Command {
   return cmd;
 }
 
-/** Load the config and apply command-line overrides; a bad value is reported, not thrown. */
+/** Load the config and apply command-line overrides; throws a one-line error for the caller to report. */
 function configure(opts: CommonOptions): Config {
   const config = loadConfig(opts.config);
   if (opts.timeout !== undefined) {

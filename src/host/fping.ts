@@ -5,15 +5,10 @@
 import { ProbeError, oneLine } from '../errors.js';
 import { run } from './exec.js';
 import type { IcmpOptions, IcmpReply } from './icmp.js';
-import { canonicalIp } from './validate.js';
+import { ipKey } from './validate.js';
 
 /** fping's gap between any two pings (its default, 10 ms, makes 2,000 targets take 20 s). */
 const INTERVAL_MS = 1;
-
-/** Comparable form of an address: canonical, without an IPv6 zone ("fe80::1%eth0"). */
-export function ipKey(ip: string): string {
-  return canonicalIp(ip.replace(/%.*$/, ''));
-}
 
 export async function fpingScan(ips: string[], opts: IcmpOptions): Promise<IcmpReply[]> {
   const targets = [...new Set(ips)];

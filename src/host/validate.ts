@@ -31,3 +31,8 @@ export function canonicalIp(ip: string): string {
   if (isIP(ip) !== 6) return ip;
   return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
 }
+
+/** Comparable form of an address: canonical, without an IPv6 zone ("fe80::1%eth0"). */
+export function ipKey(ip: string): string {
+  return canonicalIp(ip.replace(/%.*$/, ''));
+}

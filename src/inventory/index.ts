@@ -27,7 +27,9 @@ export function configuredSources(config: Config, log?: Logger): InventorySource
 }
 
 export async function gatherInventory(config: Config, opts: { signal?: AbortSignal; log?: Logger } = {}, sources = configuredSources(config, opts.log)): Promise<Inventory> {
-  const timeoutMs = config.timeout * 1000;
+  // At most half the probe's deadline (10 s at most), so a hung source is named ("virsh timed
+  // out") while the probe still has time to report, instead of the whole probe timing out.
+  const timeoutMs = Math.min(10_000, (config.timeout * 1000) / 2);
   const statuses: SourceStatus[] = [];
   const facts: SourceFacts[] = [];
   await Promise.all(

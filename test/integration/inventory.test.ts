@@ -3,7 +3,7 @@
 // API speaking the documented Keystone, Nova and Neutron endpoints.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { heal, injectFault, labDown, labUp, type LabEnv } from '../lab/lab.js';
 import { writeLibvirtNode } from '../lab/libvirt.js';
@@ -86,6 +86,20 @@ describe('inventory on the lab node', () => {
     const probe = lmProbe(['instance-routed', '--config', cfg]);
     assert.equal(probe.code, 0, probe.stdout);
     assert.match(probe.stdout, /^inventory degraded: ovs: ovs-vsctl: /m);
+  });
+
+  test('a hanging virsh is named, and the probe still reports in time', (t) => {
+    if (!requireLab(t)) return;
+    assert.equal(inventory(lab!.configFile).code, 0); // fresh cache
+    const shim = join(lab!.dir, 'shim-virsh-hang');
+    mkdirSync(shim, { recursive: true });
+    writeFileSync(join(shim, 'virsh'), '#!/bin/sh\nexec sleep 300\n');
+    chmodSync(join(shim, 'virsh'), 0o755);
+    const started = Date.now();
+    const r = lmProbe(['instance-routed', '--timeout', '6', '--config', lab!.configFile], { env: { ...process.env, PATH: `${shim}:${process.env.PATH}` }, timeoutMs: 30_000 });
+    assert.ok(Date.now() - started < 15_000, 'bounded by the deadline');
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /^inventory degraded: libvirt: virsh timed out after 3s$/m);
   });
 
   test('no source can name the instances: UNKNOWN naming each', (t) => {

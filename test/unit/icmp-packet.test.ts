@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProbeError } from '../../src/errors.js';
-import { acceptReply, icmpScan, parseIcmp, parseWorkerOutput, scanBoundMs } from '../../src/host/icmp.js';
+import { icmpScan, parseWorkerOutput, scanBoundMs } from '../../src/host/icmp.js';
+import { acceptReply, parseIcmp } from '../../src/host/icmp-packet.js';
 import { parseFping } from '../../src/host/fping.js';
 
 const ID = 0x1234;

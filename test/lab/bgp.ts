@@ -630,3 +630,28 @@ export function bgpHeal(bgp: BgpLab, env: BgpLabEnv): void {
   save(bgp);
   waitRouter(bgp, desired(bgp, env));
 }
+
+/**
+ * Make the speaker's faults exactly `faults` (any mix of no-bgp and orphan IPs), and reconcile
+ * it with the link namespace's current /32s (GoBGP has no kernel view: a new instance's route
+ * reaches it only this way). Returns once the router agrees (bounded). The lab uses this to
+ * heal one instance's BGP faults and to keep the speaker in step with addInstance.
+ */
+export function bgpSetFaults(bgp: BgpLab, env: BgpLabEnv, faults: { noBgp: string[]; orphans: string[] }): void {
+  for (const ip of [...faults.noBgp, ...faults.orphans]) if (!inLab(ip)) throw new Error(`${ip}: not an address in the lab range 198.18.0.0/15`);
+  const prev = { noBgp: bgp.noBgp, orphans: bgp.orphans };
+  bgp.noBgp = [...new Set(faults.noBgp)];
+  bgp.orphans = [...new Set(faults.orphans)];
+  applyFaults(bgp, env, prev);
+  save(bgp);
+  waitRouter(bgp, desired(bgp, env));
+}
+
+/** The BGP record a lab dir holds (<dir>/bgp/bgp.json), or null: lets labDown stop a speaker another process started. */
+export function readBgpRecord(labDir: string): BgpLab | null {
+  try {
+    return JSON.parse(readFileSync(join(labDir, 'bgp', 'bgp.json'), 'utf8')) as BgpLab;
+  } catch {
+    return null;
+  }
+}

@@ -3,17 +3,27 @@
  * Labs made here are kept after the command exits; the "current" one is remembered in
  * /tmp/lmp-lab-current so later commands need no prefix.
  */
-import { FAULTS, addInstance, heal, injectFault, isFault, labDown, labUp, loadLab, sweep, type Fault, type LabEnv } from './lab.js';
+import { LAB_FAULTS, addInstance, heal, healAll, injectFault, isLabFault, labDown, labUp, loadLab, sweep, type LabEnv, type LabFault } from './lab.js';
+import { isBgpDaemon, orphanBgpIp } from './addons.js';
+import { FIREWALL_DRIVERS, dumpFlows, isFirewallDriver } from './flows.js';
+import { goneIdentity } from './identity.js';
+import { ovsDirOf } from './ovs.js';
+import { BGP_DAEMONS, announced, pidAlive } from './bgp.js';
+import { readdirSync } from 'node:fs';
 import { ownerAlive } from './cleanup.js';
 import { listInterfaces } from './ovs.js';
 import { CURRENT_FILE, labFile, readCurrent, setCurrent } from './files.js';
 import { listNamespaces, sh } from './netns.js';
 
 const USAGE = `usage: npm run lab -- <command>
-  up [N] [--faults 2:no-route,3:drop-icmp] [--prefix lmpXXXX]   create a lab (default 6 instances); prints its lab.json path
-  status [prefix]                   namespaces, OVS daemons and interfaces, routes of the link namespace, faults
-  fault <index> <${FAULTS.join('|')}> [--prefix p]
-  heal <index> [--prefix p]
+  up [N] [--faults 2:no-route,3:drop-icmp] [--firewall ${FIREWALL_DRIVERS.join('|')}] [--bgp ${BGP_DAEMONS.join('|')}] [--disks] [--prefix lmpXXXX]
+                                    create a lab (default 6 instances); prints its lab.json path
+  status [prefix]                   namespaces, OVS daemons and interfaces, routes of the link namespace,
+                                    BGP speaker and what the router received, disk tree, every active fault
+  fault <index> <kind> [--prefix p] kind: ${LAB_FAULTS.join('|')}
+                                    (orphan-bgp N announces 198.18.N.252/32; orphan-disk N adds migrated-away instance N's dir;
+                                     orphan-flows/orphan-port N: flows / an OVS port of gone port N, 1..255)
+  heal <index|all> [--prefix p]     every fault tied to that index (or all faults)
   add [--prefix p]                  a new instance appears (inventory.yaml is rewritten)
   down [prefix]                     tear down the current (or named) lab
   down --all                        remove every leftover lmp* namespace and /tmp/lmp* dir
@@ -26,18 +36,18 @@ function parse(argv: string[]): { pos: string[]; opt: Record<string, string | tr
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     if (!a.startsWith('--')) pos.push(a);
-    else if (a === '--all') opt.all = true;
+    else if (a === '--all' || a === '--disks') opt[a.slice(2)] = true;
     else if (k + 1 < argv.length) opt[a.slice(2)] = argv[++k];
     else throw new Error(`${a} needs a value`);
   }
   return { pos, opt };
 }
 
-function parseFaults(spec: string): Record<number, Fault> {
-  const faults: Record<number, Fault> = {};
+function parseFaults(spec: string): Record<number, LabFault> {
+  const faults: Record<number, LabFault> = {};
   for (const item of spec.split(',').filter(Boolean)) {
     const [idx, kind] = item.split(':');
-    if (!/^\d+$/.test(idx ?? '') || !isFault(kind)) throw new Error(`bad fault ${JSON.stringify(item)} (want INDEX:${FAULTS.join('|')})`);
+    if (!/^\d+$/.test(idx ?? '') || !isLabFault(kind)) throw new Error(`bad fault ${JSON.stringify(item)} (want INDEX:${LAB_FAULTS.join('|')})`);
     faults[Number(idx)] = kind;
   }
   return faults;
@@ -63,6 +73,69 @@ function ovsTable(env: LabEnv): string[] {
 /** pid 0 would mean "my process group" to kill(2): only real PIDs count. */
 const alive = (pid: number): boolean => pid > 1 && ownerAlive(pid);
 
+/** The BGP speaker, its daemons, and what the router received (birdc in the router namespace). */
+function bgpLines(env: LabEnv): string[] {
+  const b = env.bgp;
+  if (!b) return ['BGP: none (up --bgp bird|frr|gobgp)'];
+  const pids = b.pids.map((p) => `${p}${pidAlive(p) ? '' : ' (NOT RUNNING)'}`).join(', ');
+  let received: string[];
+  try {
+    received = announced(b);
+  } catch (err) {
+    received = [`(router unreachable: ${(err as Error).message.split('\n')[0]})`];
+  }
+  return [
+    `BGP: ${b.version} speaker AS ${b.speakerAs} in ${b.speakerNs} (${b.speakerAddr}) -> router ${b.routerVersion} AS ${b.routerAs} in ${b.routerNs} (${b.routerAddr}); pids ${pids}`,
+    `  router received ${received.length}: ${received.join(' ')}`,
+  ];
+}
+
+/** The nova instances tree: its root entries and the image cache. */
+function diskLines(env: LabEnv): string[] {
+  const d = env.disks;
+  if (!d) return ['disks: none (up --disks)'];
+  const list = (dir: string) => {
+    try {
+      return readdirSync(dir).sort();
+    } catch {
+      return ['(MISSING)'];
+    }
+  };
+  const uuids = new Set(env.instances.map((i) => i.uuid));
+  const entries = list(d.root).map((n) => (uuids.has(n) ? n : ['_base', 'locks', 'compute_nodes'].includes(n) ? n : `${n}  <- not a lab instance`));
+  return [`disks: ${d.root}`, ...entries.map((n) => `  ${n}`), `  _base/: ${list(d.base).join(' ')}`];
+}
+
+/** Every active fault, whatever its layer. */
+function faultLines(env: LabEnv): string[] {
+  const net = env.instances.filter((i) => i.fault).map((i) => `  ${i.index}: ${i.fault} (${i.ip} ${i.tap})`);
+  const orphans = (env.ovsOrphans ?? []).map((o) => {
+    const g = goneIdentity(o.index);
+    return `  ${o.index}: ${o.fault} (${o.fault === 'orphan-port' ? `port ${g.tap} vm-uuid=${g.uuid}` : `flows for ofport ${g.ofport} ${g.mac}`})`;
+  });
+  const addon = (env.addonFaults ?? []).map((r) => {
+    const i = env.instances.find((x) => x.index === r.index);
+    const what = r.fault === 'orphan-bgp' ? `${orphanBgpIp(r.index)}/32 announced` : r.fault === 'orphan-disk' ? 'migrated-away instance dir' : (i?.ip ?? '');
+    return `  ${r.index}: ${r.fault} (${what})`;
+  });
+  const all = [...net, ...orphans, ...addon];
+  return all.length ? ['active faults:', ...all] : ['active faults: none'];
+}
+
+/** br-int's flows: the driver and how many flows each table has. */
+function flowLines(env: LabEnv): string[] {
+  let dump: string;
+  try {
+    dump = dumpFlows(ovsDirOf(env.dir));
+  } catch (err) {
+    return [`flows: (ovs-ofctl failed: ${(err as Error).message.split('\n')[0]})`];
+  }
+  const perTable = new Map<string, number>();
+  for (const m of dump.matchAll(/ table=(\d+),/g)) perTable.set(m[1], (perTable.get(m[1]) ?? 0) + 1);
+  const tables = [...perTable].map(([t, n]) => `${t}:${n}`).join(' ');
+  return [`flows (${env.firewall ?? 'iptables_hybrid'} firewall driver; ovs-ofctl -O OpenFlow13 dump-flows ${env.bridge}), per table: ${tables}`];
+}
+
 function status(prefix?: string): void {
   const env = loadLab(prefix);
   const namespaces = listNamespaces().filter((ns) => ns.startsWith(`${env.prefix}-`));
@@ -78,6 +151,10 @@ function status(prefix?: string): void {
     ...sh('ip', ['-n', env.linkNs, 'route']).trimEnd().split('\n').map((l) => `  ${l}`),
     `OVS interfaces (ovs-vsctl --db=${env.ovsDb} list Interface):`,
     ...(alive(ovsdbServer) ? ovsTable(env) : ['  (ovsdb-server not running)']),
+    ...(alive(ovsVswitchd) ? flowLines(env) : []),
+    ...bgpLines(env),
+    ...diskLines(env),
+    ...faultLines(env),
     'instances:',
     ...env.instances.map(
       (i) => `  ${String(i.index).padStart(3)}  ${i.name}  ${i.ip.padEnd(13)} ${i.tap}  ${i.ns}${namespaces.includes(i.ns) ? '' : ' (MISSING)'}  ${i.fault ?? 'healthy'}`,
@@ -93,7 +170,11 @@ function main(argv: string[]): void {
     case 'up': {
       const n = pos[0] === undefined ? 6 : index(pos[0]);
       const started = process.hrtime.bigint();
-      const env = labUp({ instances: n, faults: parseFaults(str(opt.faults) ?? ''), prefix: str(opt.prefix), persist: true });
+      const bgp = str(opt.bgp);
+      if (bgp !== undefined && !isBgpDaemon(bgp)) throw new Error(`--bgp must be one of ${BGP_DAEMONS.join(', ')}`);
+      const firewall = str(opt.firewall);
+      if (firewall !== undefined && !isFirewallDriver(firewall)) throw new Error(`--firewall must be one of ${FIREWALL_DRIVERS.join(', ')}`);
+      const env = labUp({ instances: n, faults: parseFaults(str(opt.faults) ?? ''), prefix: str(opt.prefix), persist: true, bgp, disks: opt.disks === true, firewall });
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const previous = readCurrent();
       setCurrent(env.prefix);
@@ -106,10 +187,11 @@ function main(argv: string[]): void {
       return status(pos[0]);
     case 'fault': {
       const kind = pos[1];
-      if (!isFault(kind)) throw new Error(`fault kind must be one of ${FAULTS.join(', ')}`);
+      if (!isLabFault(kind)) throw new Error(`fault kind must be one of ${LAB_FAULTS.join(', ')}`);
       return injectFault(loadLab(str(opt.prefix)), index(pos[0]), kind);
     }
     case 'heal':
+      if (pos[0] === 'all') return healAll(loadLab(str(opt.prefix)));
       return heal(loadLab(str(opt.prefix)), index(pos[0]));
     case 'add': {
       const i = addInstance(loadLab(str(opt.prefix)));

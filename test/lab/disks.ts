@@ -217,3 +217,9 @@ export function disksDown(tree: DiskTree): void {
   checkRoot(tree.root);
   rmSync(tree.root, { recursive: true, force: true });
 }
+
+/** A new lab instance's dir (addInstance), on the shared base; the tree's faults are left alone. */
+export function diskAddInstance(tree: DiskTree, uuid: string): void {
+  checkRoot(tree.root);
+  makeInstanceDir(instanceDir(tree, uuid), sharedBase(tree));
+}

@@ -81,3 +81,21 @@ export function identity(n: number): Identity {
     ip: instanceIp(n),
   };
 }
+
+/**
+ * A port that is *not* on the node (it left with a migrated or deleted instance), numbered N:
+ * what orphan-flows and orphan-port leave behind. Its MAC (fa:16:3e:ee:..) and IP (.253 of a
+ * /24) are outside every lab instance's range, so addInstance can never collide with one.
+ */
+export function goneIdentity(n: number): Omit<Identity, 'index' | 'name' | 'tapMac'> & { ofport: number } {
+  if (!Number.isInteger(n) || n < 1 || n > 255) throw new Error(`gone port index must be 1..255, got ${n}`);
+  const portId = nameUuid(`gone-port/${n}`);
+  return {
+    uuid: nameUuid(`gone-instance/${n}`),
+    portId,
+    mac: `fa:16:3e:ee:00:${n.toString(16).padStart(2, '0')}`,
+    tap: tapName(portId),
+    ip: `198.18.${n}.253`,
+    ofport: 50000 + n, // far above the lab's own ofports
+  };
+}

@@ -9,6 +9,9 @@
  *   <prefix>-link   "ns-link": to-br-int 198.18.0.1/32, "198.18.1.N/32 dev to-br-int" each
  *   <prefix>-vmN    eth0 (the tap's veth peer) 198.18.1.N/32, default via 198.18.0.1
  *
+ * br-int's flows are shaped like the neutron OVS agent's (flows.ts, kept in step by ovs-faults.ts);
+ * optionally a BGP speaker and a nova disk tree are wired in (addons.ts).
+ *
  * Nothing is added to the root namespace except the namespaces themselves, and no lab namespace
  * has a path out of the lab. See README.md for the full picture.
  */
@@ -21,10 +24,28 @@ import {
 import { LAB_PREFIX, deleteNamespaces, ipBatch, labUnavailableReason, listNamespaces, nsSysctl, uniquePrefix } from './netns.js';
 import { BRIDGE, ovsDbOf, plugArgs, plugPorts, startOvs, stopOvs, vsctl, type InstancePort, type OvsPids } from './ovs.js';
 import { ownerAlive, releaseOnExit, teardownOnExit } from './cleanup.js';
+import {
+  ADDON_FAULTS, addonsAddInstance, addonsDown, addonsUp, healAddonFaults, injectAddonFault, isAddonFault,
+  type AddonFault, type AddonFaultRecord,
+} from './addons.js';
+import type { BgpDaemon, BgpLab } from './bgp.js';
+import type { DiskTree } from './disks.js';
+import { isFirewallDriver, FIREWALL_DRIVERS, type FirewallDriver } from './flows.js';
+import {
+  OVS_ORPHAN_FAULTS, addOrphanPort, isOvsOrphanFault, removeNamespace, removeOrphanPort, replugWithNewOfport, restoreNamespace, syncFlows,
+  type OvsOrphanFault,
+} from './ovs-faults.js';
 
-export type Fault = 'no-route' | 'drop-icmp' | 'dead' | 'no-port' | 'port-error';
-export const FAULTS: readonly Fault[] = ['no-route', 'drop-icmp', 'dead', 'no-port', 'port-error'];
+/** An instance's network fault: one at a time per instance. */
+export type Fault = 'no-route' | 'drop-icmp' | 'dead' | 'no-port' | 'port-error' | 'no-flows' | 'stale-ofport-flow' | 'no-namespace';
+export const FAULTS: readonly Fault[] = ['no-route', 'drop-icmp', 'dead', 'no-port', 'port-error', 'no-flows', 'stale-ofport-flow', 'no-namespace'];
+/** The network faults labUp builds in while creating an instance; the others are injected once it runs. */
+const BUILT_IN_FAULTS: readonly Fault[] = ['no-route', 'drop-icmp', 'dead', 'no-port', 'port-error', 'no-flows'];
 export const isFault = (v: unknown): v is Fault => FAULTS.includes(v as Fault);
+/** Every fault `injectFault` takes: the instance's network fault, an OVS orphan (ovs-faults.ts), or a BGP/disk fault (addons.ts). */
+export type LabFault = Fault | OvsOrphanFault | AddonFault;
+export const LAB_FAULTS: readonly LabFault[] = [...FAULTS, ...OVS_ORPHAN_FAULTS, ...ADDON_FAULTS];
+export const isLabFault = (v: unknown): v is LabFault => isFault(v) || isOvsOrphanFault(v) || isAddonFault(v);
 
 export interface LabInstance {
   index: number;
@@ -37,6 +58,10 @@ export interface LabInstance {
   ip: string;
   ns: string;
   fault: Fault | null;
+  /** The port's last known ofport (flows.ts writes its flows with it). */
+  ofport?: number | null;
+  /** stale-ofport-flow: the ofport before the re-plug, still referenced by flows. */
+  staleOfport?: number | null;
 }
 
 export interface LabEnv {
@@ -60,12 +85,29 @@ export interface LabEnv {
   ocoDir: string;
   stateDir: string;
   lockDir: string;
+  /** br-int's flows follow this neutron firewall driver (flows.ts). */
+  firewall?: FirewallDriver;
+  /** Active orphan-flows / orphan-port faults (numbered gone ports, identity.ts goneIdentity). */
+  ovsOrphans?: { index: number; fault: OvsOrphanFault }[];
+  /** The node's BGP speaker and its router (labUp's `bgp`), or null. */
+  bgp?: BgpLab | null;
+  /** The nova instances tree (labUp's `disks`), or null. */
+  disks?: DiskTree | null;
+  /** Active BGP and disk faults (the network fault is LabInstance.fault). */
+  addonFaults?: AddonFaultRecord[];
 }
 
 export interface LabUpOptions {
   instances: number;
-  faults?: Record<number, Fault>;
+  /** Per index, a network fault or a BGP/disk fault (those need `bgp`/`disks`). */
+  faults?: Record<number, LabFault>;
   prefix?: string;
+  /** Run this BGP speaker in the link namespace, announcing the instances to a router (BGP.md). */
+  bgp?: BgpDaemon;
+  /** Build the nova instances tree under <dir>/instances (DISKS.md). */
+  disks?: boolean;
+  /** br-int's flows as neutron's agent writes them for this firewall driver. Default iptables_hybrid. */
+  firewall?: FirewallDriver;
   /** Keep the lab after this process exits (the CLI's `up`). Default: torn down on exit/SIGINT/SIGTERM. */
   persist?: boolean;
 }
@@ -177,8 +219,11 @@ export function labUp(opts: LabUpOptions): LabEnv {
   const faults = opts.faults ?? {};
   for (const [k, f] of Object.entries(faults)) {
     if (!(Number(k) >= 1 && Number(k) <= n)) throw new Error(`fault on instance ${k}, but the lab has instances 1..${n}`);
-    if (!isFault(f)) throw new Error(`unknown fault ${JSON.stringify(f)} (want ${FAULTS.join(', ')})`);
+    if (!isLabFault(f)) throw new Error(`unknown fault ${JSON.stringify(f)} (want ${LAB_FAULTS.join(', ')})`);
   }
+  const builtIn = (k: number): Fault | null => (BUILT_IN_FAULTS.includes(faults[k] as Fault) ? (faults[k] as Fault) : null);
+  const firewall = opts.firewall ?? 'iptables_hybrid';
+  if (!isFirewallDriver(firewall)) throw new Error(`unknown firewall driver ${JSON.stringify(firewall)} (want ${FIREWALL_DRIVERS.join(', ')})`);
   const prefix = assertPrefix(opts.prefix ?? uniquePrefix());
   const dir = labDir(prefix);
   if (listNamespaces().some((ns) => ns.startsWith(`${prefix}-`)) || existsDir(dir)) {
@@ -195,12 +240,17 @@ export function labUp(opts: LabUpOptions): LabEnv {
     bridge: BRIDGE,
     ovsDb: ovsDbOf(dir),
     ovsPids: { ovsdbServer: 0, ovsVswitchd: 0 }, // known once the daemons run
-    instances: Array.from({ length: n }, (_, k) => newInstance(prefix, k + 1, faults[k + 1] ?? null)),
+    instances: Array.from({ length: n }, (_, k) => newInstance(prefix, k + 1, builtIn(k + 1))),
     inventoryFile: join(dir, 'inventory.yaml'),
     configFile: join(dir, 'config.yaml'),
     ocoDir: join(dir, 'oco'),
     stateDir: join(dir, 'state'),
     lockDir: join(dir, 'lock'),
+    firewall,
+    ovsOrphans: [],
+    bgp: null,
+    disks: null,
+    addonFaults: [],
   };
   // Register teardown before creating anything, so a crash half-way still cleans up (the
   // daemons' own pid files cover the time before lab.json exists).
@@ -209,6 +259,9 @@ export function labUp(opts: LabUpOptions): LabEnv {
     for (const d of [env.dir, env.stateDir, env.lockDir, env.ocoDir]) mkdirSync(d, { recursive: true });
     createNode(env);
     createInstances(env, env.instances, [env.linkPort]);
+    syncFlows(env);
+    addonsUp(env, { bgp: opts.bgp, disks: opts.disks });
+    for (const [k, f] of Object.entries(faults)) if (!BUILT_IN_FAULTS.includes(f as Fault)) injectFault(env, Number(k), f);
     writeLabFiles(env, opts.persist ? null : process.pid);
     writeConfig(env);
   } catch (err) {
@@ -237,14 +290,24 @@ function recordedPids(prefix: string): Partial<OvsPids> {
   }
 }
 
+/** The BGP record in lab.json, if any (addonsDown falls back to <dir>/bgp/bgp.json). */
+function recordedBgp(prefix: string): BgpLab | null {
+  try {
+    return readLabRecord(prefix)?.bgp ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Stop the lab's OVS daemons (by their recorded PIDs), then remove its namespaces (the veths
+ * Stop the lab's BGP and OVS daemons (by their recorded PIDs), then remove its namespaces (the veths
  * and br-int go with them) and its dir. Never throws: it runs in teardown.
  */
 export function labDown(env: LabEnv | string): void {
   const prefix = typeof env === 'string' ? env : env.prefix;
   assertPrefix(prefix);
   // The daemons first: a namespace lives on while a process is inside it.
+  addonsDown(labDir(prefix), typeof env === 'string' ? recordedBgp(prefix) : env.bgp);
   stopOvs(labDir(prefix), typeof env === 'string' ? recordedPids(prefix) : env.ovsPids);
   const mine = () => listNamespaces().filter((ns) => ns.startsWith(`${prefix}-`));
   deleteNamespaces(mine());
@@ -257,11 +320,25 @@ export function labDown(env: LabEnv | string): void {
   if (still.length) process.stderr.write(`lab ${prefix}: could not remove namespaces ${still.join(' ')}\n`);
 }
 
-export function injectFault(env: LabEnv, index: number, fault: Fault): void {
-  if (!isFault(fault)) throw new Error(`unknown fault ${JSON.stringify(fault)} (want ${FAULTS.join(', ')})`);
+export function injectFault(env: LabEnv, index: number, fault: LabFault): void {
+  if (!isLabFault(fault)) throw new Error(`unknown fault ${JSON.stringify(fault)} (want ${LAB_FAULTS.join(', ')})`);
+  if (isAddonFault(fault)) {
+    injectAddonFault(env, index, fault);
+    save(env);
+    return;
+  }
+  if (isOvsOrphanFault(fault)) {
+    const orphans = (env.ovsOrphans ??= []);
+    if (orphans.some((o) => o.index === index && o.fault === fault)) return;
+    if (fault === 'orphan-port') addOrphanPort(env, index);
+    orphans.push({ index, fault });
+    syncFlows(env);
+    save(env);
+    return;
+  }
   const i = find(env, index);
   if (i.fault === fault) return;
-  if (i.fault) heal(env, index); // one fault at a time per instance
+  if (i.fault) healNetwork(env, i); // one network fault at a time per instance
   switch (fault) {
     case 'no-route':
       ipBatch([routeLine('del', env, i)], env.linkNs);
@@ -282,15 +359,39 @@ export function injectFault(env: LabEnv, index: number, fault: Fault): void {
     case 'port-error':
       breakPort(env, i);
       break;
+    case 'no-flows':
+      break; // syncFlows leaves the port out
+    case 'stale-ofport-flow':
+      replugWithNewOfport(env, i, plugArgs(portOf(i)));
+      break;
+    case 'no-namespace':
+      removeNamespace(env, i);
+      break;
   }
   i.fault = fault;
+  syncFlows(env);
   save(env);
 }
 
-/** Restore an instance to healthy, whatever state it is in. */
+/**
+ * Restore an instance to healthy, whatever state it is in, and clear every BGP/disk fault tied
+ * to `index` (for orphan-bgp/orphan-disk, the index they were injected with).
+ */
 export function heal(env: LabEnv, index: number): void {
-  const i = find(env, index);
+  const i = env.instances.find((x) => x.index === index);
+  const numbered = [...(env.addonFaults ?? []), ...(env.ovsOrphans ?? [])];
+  if (!i && !numbered.some((r) => r.index === index)) throw new Error(`lab ${env.prefix} has no instance ${index} and no fault with that index`);
+  healAddonFaults(env, index);
+  healOvsOrphans(env, index);
+  if (i) healNetwork(env, i);
+  syncFlows(env);
+  save(env); // also when `index` only named an orphan
+}
+
+/** Undo the instance's network fault (idempotent: re-applies the healthy state). */
+function healNetwork(env: LabEnv, i: LabInstance): void {
   const healthy = { ...i, fault: null };
+  if (i.fault === 'no-namespace') restoreNamespace(env, i);
   if (i.fault === 'port-error') ipBatch([`link set ${parkedTap(i)} name ${i.tap}`, `link set ${i.tap} up`], env.nodeNs);
   ipBatch([routeLine('replace', env, healthy), forgetNeighbour(env, i)], env.linkNs);
   ipBatch(instanceLines(healthy, 'replace'), i.ns);
@@ -299,6 +400,22 @@ export function heal(env: LabEnv, index: number): void {
   // retry (and now open) a port that was in error. ovs-vsctl returns once that is done.
   vsctl(env.ovsDb, plugArgs(portOf(i)));
   i.fault = null;
+  i.staleOfport = null; // the port keeps its new ofport; syncFlows drops the old one's flows
+}
+
+/** Remove the orphan ports and flows numbered `index` (all with 'all'). */
+function healOvsOrphans(env: LabEnv, index: number | 'all'): void {
+  const orphans = env.ovsOrphans ?? [];
+  for (const o of orphans) if ((index === 'all' || o.index === index) && o.fault === 'orphan-port') removeOrphanPort(env, o.index);
+  env.ovsOrphans = orphans.filter((o) => index !== 'all' && o.index !== index);
+}
+
+/** Heal every instance and clear every BGP/disk fault. */
+export function healAll(env: LabEnv): void {
+  healAddonFaults(env, 'all');
+  healOvsOrphans(env, 'all');
+  for (const i of env.instances) if (i.fault) healNetwork(env, i);
+  syncFlows(env);
   save(env);
 }
 
@@ -308,6 +425,8 @@ export function addInstance(env: LabEnv): LabInstance {
   const inst = newInstance(env.prefix, index, null);
   createInstances(env, [inst]);
   env.instances.push(inst);
+  syncFlows(env);
+  addonsAddInstance(env, inst);
   save(env);
   return inst;
 }
@@ -340,7 +459,9 @@ export function sweep(match: string = LAB_PREFIX): string[] {
   const dirs = readdirSync(LAB_ROOT).filter((name) => name.startsWith(match) && existsDir(join(LAB_ROOT, name)) && !live(name));
   // Daemons first: they keep their namespace alive and write into their dir.
   for (const prefix of new Set([...namespaces.map(ownerOf), ...dirs])) {
-    if (PREFIX_RE.test(prefix)) stopOvs(labDir(prefix), recordedPids(prefix));
+    if (!PREFIX_RE.test(prefix)) continue;
+    addonsDown(labDir(prefix), recordedBgp(prefix));
+    stopOvs(labDir(prefix), recordedPids(prefix));
   }
   deleteNamespaces(namespaces);
   const remaining = new Set(listNamespaces());

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { shOut } from './netns.js';
 
 export const BRIDGE = 'br-int';
+/** The network's local VLAN on br-int (the neutron agent's lvid): every port's OVSDB tag. */
+export const LOCAL_VLAN_TAG = 1;
 const SCHEMA = join(process.env.OVS_PKGDATADIR ?? '/usr/share/openvswitch', 'vswitch.ovsschema');
 /** ovs-vsctl gives up after this long instead of waiting forever for a dead vswitchd. */
 const VSCTL_TIMEOUT_S = 30;
@@ -36,7 +38,7 @@ export const ovsDbOf = (labDir: string): string => `unix:${join(ovsDirOf(labDir)
 const pidFile = (ovsDir: string, daemon: string): string => join(ovsDir, `${daemon}.pid`);
 
 /** Defaults of every OVS tool pointed into the lab's dir, so none falls back to /var/run/openvswitch. */
-function ovsEnv(ovsDir: string): NodeJS.ProcessEnv {
+export function ovsEnv(ovsDir: string): NodeJS.ProcessEnv {
   return { ...process.env, OVS_RUNDIR: ovsDir, OVS_DBDIR: ovsDir, OVS_LOGDIR: ovsDir, OVS_SYSCONFDIR: ovsDir };
 }
 
@@ -63,6 +65,7 @@ export function vsctl(db: string, args: string[], expectPortError = false): stri
 export function plugArgs(p: InstancePort): string[] {
   return [
     '--', '--may-exist', 'add-port', BRIDGE, p.tap,
+    '--', 'set', 'Port', p.tap, `tag=${LOCAL_VLAN_TAG}`,
     '--', 'set', 'Interface', p.tap,
     `external_ids:iface-id=${p.portId}`,
     `external_ids:attached-mac=${p.mac}`,
@@ -72,11 +75,19 @@ export function plugArgs(p: InstancePort): string[] {
 }
 
 /**
- * Plug ports into br-int with one ovs-vsctl process (one more per 1000 ports, for the argv
- * limit): one transaction, so ovs-vswitchd reconfigures once. `plain` ports get no external_ids.
+ * The uplink (to-ns-link): the flat network's way out. Native-untagged on the local VLAN, so
+ * frames the flows tagged leave it untagged and untagged frames from it belong to that VLAN.
  */
-export function plugPorts(db: string, ports: InstancePort[], plain: string[] = []): void {
-  const all = [...plain.map((name) => ['--', '--may-exist', 'add-port', BRIDGE, name]), ...ports.map(plugArgs)];
+export function uplinkArgs(name: string): string[] {
+  return ['--', '--may-exist', 'add-port', BRIDGE, name, '--', 'set', 'Port', name, `tag=${LOCAL_VLAN_TAG}`, 'vlan_mode=native-untagged'];
+}
+
+/**
+ * Plug ports into br-int with one ovs-vsctl process (one more per 1000 ports, for the argv
+ * limit): one transaction, so ovs-vswitchd reconfigures once. `uplinks` get no external_ids.
+ */
+export function plugPorts(db: string, ports: InstancePort[], uplinks: string[] = []): void {
+  const all = [...uplinks.map(uplinkArgs), ...ports.map(plugArgs)];
   for (let k = 0; k < all.length; k += PORTS_PER_CALL) vsctl(db, all.slice(k, k + PORTS_PER_CALL).flat());
 }
 

@@ -32,7 +32,7 @@ export function classify(o: IpObservation): IpVerdict {
   return 'unrouted';
 }
 
-const who = (o: IpObservation) => `${o.ip} ${o.instance.name ?? ''} (${o.instance.uuid})`.replace('  ', ' ');
+const who = (o: IpObservation) => [o.ip, o.instance.name, `(${o.instance.uuid})`].filter(Boolean).join(' ');
 
 function arpWords(o: IpObservation): string {
   if (!o.arp) return '';

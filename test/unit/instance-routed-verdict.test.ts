@@ -53,3 +53,8 @@ test('first-seen: the first run knows everything from before; newcomers get grac
   assert.equal(graceLeftS(second, 'c', 120, 1300), 0);
   assert.equal(second.instances.b, undefined);
 });
+
+test('an instance without a name is labelled by IP and UUID alone', () => {
+  const v = judge([obs('198.18.1.3', { instance: { uuid: inst.uuid } })]);
+  assert.match(v.details[0], new RegExp(`^198\\.18\\.1\\.3 \\(${inst.uuid}\\): no static route in ns-link`));
+});

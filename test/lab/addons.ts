@@ -35,6 +35,8 @@ export interface AddonEnv {
   bgp?: BgpLab | null;
   disks?: DiskTree | null;
   addonFaults?: AddonFaultRecord[];
+  /** Instances migrated away; those whose migration left 'bgp' are still announced from here (migrate.ts). */
+  migratedAway?: { instance: { ip: string }; leave: string[] }[];
 }
 
 /**
@@ -58,8 +60,19 @@ const isBgp = (f: AddonFault): f is BgpFault => (BGP_FAULTS as readonly string[]
 function bgpFaultsOf(env: AddonEnv, records: AddonFaultRecord[]): { noBgp: string[]; orphans: string[] } {
   return {
     noBgp: records.filter((r) => r.fault === 'no-bgp').map((r) => instanceIp(env, r.index)),
-    orphans: records.filter((r) => r.fault === 'orphan-bgp').map((r) => orphanBgpIp(r.index)),
+    orphans: [
+      ...records.filter((r) => r.fault === 'orphan-bgp').map((r) => orphanBgpIp(r.index)),
+      ...(env.migratedAway ?? []).filter((m) => m.leave.includes('bgp')).map((m) => m.instance.ip),
+    ],
   };
+}
+
+/**
+ * Make the speaker announce what the node has now (its /32 routes, its faults, the announcements
+ * a migration left behind); returns once the router agrees. For migrate.ts.
+ */
+export function bgpResync(env: AddonEnv): void {
+  if (env.bgp) bgpSetFaults(env.bgp, env, bgpFaultsOf(env, env.addonFaults ?? []));
 }
 
 /** Start the parts asked for. Disks first: they need no daemon and fail fast (qemu-img missing). */

@@ -3,7 +3,7 @@
  * Labs made here are kept after the command exits; the "current" one is remembered in
  * /tmp/lmp-lab-current so later commands need no prefix.
  */
-import { LAB_FAULTS, addInstance, heal, healAll, injectFault, isLabFault, labDown, labUp, loadLab, sweep, type LabEnv, type LabFault } from './lab.js';
+import { LAB_FAULTS, addInstance, heal, healAll, injectFault, isLabFault, labDown, loadLab, sweep, type LabEnv, type LabFault } from './lab.js';
 import { isBgpDaemon, orphanBgpIp } from './addons.js';
 import { FIREWALL_DRIVERS, dumpFlows, isFirewallDriver } from './flows.js';
 import { goneIdentity } from './identity.js';
@@ -14,18 +14,24 @@ import { ownerAlive } from './cleanup.js';
 import { listInterfaces } from './ovs.js';
 import { CURRENT_FILE, labFile, readCurrent, setCurrent } from './files.js';
 import { listNamespaces, sh } from './netns.js';
+import { clusterUp, loadCluster } from './cluster.js';
+import { LEAVE_STEPS, isLeaveStep, migrate, type LeaveStep } from './migrate.js';
 
 const USAGE = `usage: npm run lab -- <command>
   up [N] [--faults 2:no-route,3:drop-icmp] [--firewall ${FIREWALL_DRIVERS.join('|')}] [--bgp ${BGP_DAEMONS.join('|')}] [--disks] [--prefix lmpXXXX]
                                     create a lab (default 6 instances); prints its lab.json path
-  status [prefix]                   namespaces, OVS daemons and interfaces, routes of the link namespace,
+  up [N] --nodes 2 [...]            two nodes: the instances (and faults) on node 1, node 2 (lab <prefix>n2) empty
+  migrate <index> [--leave ${LEAVE_STEPS.join('|')}[,...]] [--prefix p]
+                                    move an instance from node 1 to node 2 like a live migration; --leave
+                                    skips that clean-up step on node 1, so its leftover stays there
+  status [prefix]                   every node: namespaces, OVS daemons and interfaces, routes of the link namespace,
                                     BGP speaker and what the router received, disk tree, every active fault
   fault <index> <kind> [--prefix p] kind: ${LAB_FAULTS.join('|')}
                                     (orphan-bgp N announces 198.18.N.252/32; orphan-disk N adds migrated-away instance N's dir;
                                      orphan-flows/orphan-port N: flows / an OVS port of gone port N, 1..255)
   heal <index|all> [--prefix p]     every fault tied to that index (or all faults)
   add [--prefix p]                  a new instance appears (inventory.yaml is rewritten)
-  down [prefix]                     tear down the current (or named) lab
+  down [prefix]                     tear down the current (or named) lab, with all its nodes
   down --all                        remove every leftover lmp* namespace and /tmp/lmp* dir
 The current lab's prefix is kept in ${CURRENT_FILE}.`;
 
@@ -102,7 +108,9 @@ function diskLines(env: LabEnv): string[] {
     }
   };
   const uuids = new Set(env.instances.map((i) => i.uuid));
-  const entries = list(d.root).map((n) => (uuids.has(n) ? n : ['_base', 'locks', 'compute_nodes'].includes(n) ? n : `${n}  <- not a lab instance`));
+  const gone = new Set((env.migratedAway ?? []).map((m) => m.instance.uuid));
+  const note = (n: string) => (gone.has(n) ? `${n}  <- migrated away (leftover)` : `${n}  <- not a lab instance`);
+  const entries = list(d.root).map((n) => (uuids.has(n) || ['_base', 'locks', 'compute_nodes'].includes(n) ? n : note(n)));
   return [`disks: ${d.root}`, ...entries.map((n) => `  ${n}`), `  _base/: ${list(d.base).join(' ')}`];
 }
 
@@ -136,9 +144,25 @@ function flowLines(env: LabEnv): string[] {
   return [`flows (${env.firewall ?? 'iptables_hybrid'} firewall driver; ovs-ofctl -O OpenFlow13 dump-flows ${env.bridge}), per table: ${tables}`];
 }
 
-function status(prefix?: string): void {
-  const env = loadLab(prefix);
-  const namespaces = listNamespaces().filter((ns) => ns.startsWith(`${env.prefix}-`));
+/** Every node of the cluster, then where each instance lives and what migrations left behind. */
+function clusterStatus(prefix?: string): void {
+  const { nodes } = loadCluster(prefix);
+  if (nodes.length === 1) return status(nodes[0]);
+  nodes.forEach((env, k) => {
+    console.log(`==== node ${k + 1}: ${env.host ?? `${env.prefix}-node1`} (lab ${env.prefix})`);
+    status(env);
+    console.log();
+  });
+  const where = nodes.flatMap((env, k) => env.instances.map((i) => ({ i, node: k + 1 }))).sort((a, b) => a.i.index - b.i.index);
+  const left = nodes.flatMap((env, k) => (env.migratedAway ?? []).filter((m) => m.leave.length).map((m) => `  ${m.instance.index}: on node ${k + 1}: ${m.leave.join(', ')}`));
+  console.log(['where the instances live:', ...where.map(({ i, node }) => `  ${String(i.index).padStart(3)}  ${i.name}  ${i.ip.padEnd(13)} node ${node}`)].join('\n'));
+  console.log(left.length ? ['migration leftovers:', ...left].join('\n') : 'migration leftovers: none');
+}
+
+function status(env: LabEnv): void {
+  // A migrated instance's namespace keeps node 1's prefix.
+  const allNamespaces = listNamespaces();
+  const namespaces = allNamespaces.filter((ns) => ns.startsWith(`${env.prefix}-`));
   const vms = namespaces.filter((ns) => ns !== env.linkNs && ns !== env.nodeNs);
   const has = (ns: string) => (namespaces.includes(ns) ? ns : `${ns} MISSING`);
   const { ovsdbServer, ovsVswitchd } = env.ovsPids;
@@ -155,9 +179,10 @@ function status(prefix?: string): void {
     ...bgpLines(env),
     ...diskLines(env),
     ...faultLines(env),
+    ...(env.migratedAway ?? []).map((m) => `migrated away: ${m.instance.index} (${m.instance.ip}) to lab ${m.to}; left here: ${m.leave.join(', ') || 'nothing'}`),
     'instances:',
     ...env.instances.map(
-      (i) => `  ${String(i.index).padStart(3)}  ${i.name}  ${i.ip.padEnd(13)} ${i.tap}  ${i.ns}${namespaces.includes(i.ns) ? '' : ' (MISSING)'}  ${i.fault ?? 'healthy'}`,
+      (i) => `  ${String(i.index).padStart(3)}  ${i.name}  ${i.ip.padEnd(13)} ${i.tap}  ${i.ns}${allNamespaces.includes(i.ns) ? '' : ' (MISSING)'}  ${i.fault ?? 'healthy'}`,
     ),
   ];
   console.log(out.join('\n'));
@@ -174,17 +199,33 @@ function main(argv: string[]): void {
       if (bgp !== undefined && !isBgpDaemon(bgp)) throw new Error(`--bgp must be one of ${BGP_DAEMONS.join(', ')}`);
       const firewall = str(opt.firewall);
       if (firewall !== undefined && !isFirewallDriver(firewall)) throw new Error(`--firewall must be one of ${FIREWALL_DRIVERS.join(', ')}`);
-      const env = labUp({ instances: n, faults: parseFaults(str(opt.faults) ?? ''), prefix: str(opt.prefix), persist: true, bgp, disks: opt.disks === true, firewall });
+      const nodes = str(opt.nodes) === undefined ? 1 : index(str(opt.nodes));
+      const cluster = clusterUp({ instances: n, faults: parseFaults(str(opt.faults) ?? ''), prefix: str(opt.prefix), persist: true, bgp, disks: opt.disks === true, firewall, nodes });
+      const env = cluster.nodes[0];
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const previous = readCurrent();
       setCurrent(env.prefix);
       if (previous && previous !== env.prefix) console.error(`note: lab ${previous} is still up; current is now ${env.prefix}`);
       console.error(`lab ${env.prefix} up: ${n} instances in ${ms.toFixed(0)} ms; config ${env.configFile}`);
+      for (const other of cluster.nodes.slice(1)) console.error(`  node ${other.host}: lab ${other.prefix}, config ${other.configFile}`);
       console.log(labFile(env.prefix));
       return;
     }
     case 'status':
-      return status(pos[0]);
+      return clusterStatus(pos[0]);
+    case 'migrate': {
+      const leave = (str(opt.leave) ?? '').split(',').filter(Boolean);
+      const bad = leave.filter((x) => !isLeaveStep(x));
+      if (bad.length) throw new Error(`--leave takes ${LEAVE_STEPS.join(', ')} (comma-separated), got ${bad.join(', ')}`);
+      const { nodes } = loadCluster(str(opt.prefix));
+      if (nodes.length < 2) throw new Error(`lab ${nodes[0].prefix} has one node (up --nodes 2)`);
+      const started = process.hrtime.bigint();
+      const i = migrate(nodes[0], nodes[1], index(pos[0]), { leave: leave as LeaveStep[] });
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      console.error(`instance ${i.index} (${i.name} ${i.ip}) migrated to ${nodes[1].host} in ${ms.toFixed(0)} ms; left on node 1: ${leave.length ? leave.join(', ') : 'nothing'}`);
+      console.log(nodes[1].configFile);
+      return;
+    }
     case 'fault': {
       const kind = pos[1];
       if (!isLabFault(kind)) throw new Error(`fault kind must be one of ${LAB_FAULTS.join(', ')}`);

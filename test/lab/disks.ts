@@ -29,6 +29,8 @@ export interface DiskEnv {
   prefix: string;
   dir: string;
   instances: { index: number; uuid: string }[];
+  /** The node's name (LabEnv.host); default `<prefix>-node1`. */
+  host?: string;
 }
 
 export type DiskFault = 'orphan-disk' | 'resize-leftover' | 'del-leftover' | 'missing-backing';
@@ -117,7 +119,7 @@ function makeSkeleton(tree: DiskTree, env: DiskEnv): void {
   mkdirSync(join(tree.root, 'locks'), { recursive: true });
   writeFileSync(join(tree.root, 'locks', 'nova-storage-registry-lock'), '');
   // {hostname: time.time()}, rewritten by nova's image cache manager on every run.
-  writeFileSync(join(tree.root, 'compute_nodes'), `{${JSON.stringify(`${env.prefix}-node1`)}: ${Date.now() / 1000}}`);
+  writeFileSync(join(tree.root, 'compute_nodes'), `{${JSON.stringify(env.host ?? `${env.prefix}-node1`)}: ${Date.now() / 1000}}`);
 }
 
 function pick(env: DiskEnv, index?: number): DiskEnv['instances'][number] {

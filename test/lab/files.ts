@@ -61,7 +61,7 @@ export function inventoryYaml(env: LabEnv): string {
 
 export function writeConfig(env: LabEnv): void {
   const config = {
-    host: `${env.prefix}-node1`,
+    host: env.host ?? `${env.prefix}-node1`,
     state_dir: env.stateDir,
     lock_dir: env.lockDir,
     // Like a real node: instances from libvirt (nova metadata) and OVS. The inventory file is

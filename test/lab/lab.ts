@@ -30,6 +30,7 @@ import {
 } from './addons.js';
 import type { BgpDaemon, BgpLab } from './bgp.js';
 import type { DiskTree } from './disks.js';
+import type { MigratedAway } from './migrate.js';
 import { isFirewallDriver, FIREWALL_DRIVERS, type FirewallDriver } from './flows.js';
 import {
   OVS_ORPHAN_FAULTS, addOrphanPort, isOvsOrphanFault, removeNamespace, removeOrphanPort, replugWithNewOfport, restoreNamespace, syncFlows,
@@ -95,6 +96,12 @@ export interface LabEnv {
   disks?: DiskTree | null;
   /** Active BGP and disk faults (the network fault is LabInstance.fault). */
   addonFaults?: AddonFaultRecord[];
+  /** The node's name in config.yaml (`host`); default `<prefix>-node1`. */
+  host?: string;
+  /** Node 1 of a cluster: the other nodes' prefixes (cluster.ts); labDown takes them down too. */
+  otherNodes?: string[];
+  /** Instances migrated away from this node, with the leftovers each one left here (migrate.ts). */
+  migratedAway?: MigratedAway[];
 }
 
 export interface LabUpOptions {
@@ -110,6 +117,8 @@ export interface LabUpOptions {
   firewall?: FirewallDriver;
   /** Keep the lab after this process exits (the CLI's `up`). Default: torn down on exit/SIGINT/SIGTERM. */
   persist?: boolean;
+  /** config.yaml's `host` (cluster.ts names node 2 `<cluster prefix>-node2`). Default `<prefix>-node1`. */
+  host?: string;
 }
 
 const ECHO_IGNORE = 'net.ipv4.icmp_echo_ignore_all';
@@ -199,6 +208,11 @@ function createNode(env: LabEnv): void {
   env.ovsPids = startOvs(env.nodeNs, env.dir).pids;
 }
 
+/** Rewrite lab.json, inventory.yaml and the libvirt node file from `env`. */
+export function saveLab(env: LabEnv): void {
+  save(env);
+}
+
 function save(env: LabEnv): void {
   writeLabFiles(env, readLabRecord(env.prefix)?.ownerPid ?? null);
 }
@@ -251,6 +265,7 @@ export function labUp(opts: LabUpOptions): LabEnv {
     bgp: null,
     disks: null,
     addonFaults: [],
+    ...(opts.host ? { host: opts.host } : {}),
   };
   // Register teardown before creating anything, so a crash half-way still cleans up (the
   // daemons' own pid files cover the time before lab.json exists).
@@ -290,6 +305,15 @@ function recordedPids(prefix: string): Partial<OvsPids> {
   }
 }
 
+/** A cluster's other nodes as node 1's lab.json recorded them. */
+function recordedOtherNodes(prefix: string): string[] {
+  try {
+    return (readLabRecord(prefix)?.otherNodes ?? []).filter((p) => PREFIX_RE.test(p) && p !== prefix);
+  } catch {
+    return [];
+  }
+}
+
 /** The BGP record in lab.json, if any (addonsDown falls back to <dir>/bgp/bgp.json). */
 function recordedBgp(prefix: string): BgpLab | null {
   try {
@@ -306,6 +330,8 @@ function recordedBgp(prefix: string): BgpLab | null {
 export function labDown(env: LabEnv | string): void {
   const prefix = typeof env === 'string' ? env : env.prefix;
   assertPrefix(prefix);
+  // A cluster's other nodes first (their taps may hold veths of this node's instance namespaces).
+  for (const other of typeof env === 'string' ? recordedOtherNodes(prefix) : (env.otherNodes ?? [])) labDown(other);
   // The daemons first: a namespace lives on while a process is inside it.
   addonsDown(labDir(prefix), typeof env === 'string' ? recordedBgp(prefix) : env.bgp);
   stopOvs(labDir(prefix), typeof env === 'string' ? recordedPids(prefix) : env.ovsPids);
@@ -421,7 +447,8 @@ export function healAll(env: LabEnv): void {
 
 /** A new instance appears on the node (index = highest + 1); inventory.yaml and lab.json are rewritten. */
 export function addInstance(env: LabEnv): LabInstance {
-  const index = Math.max(0, ...env.instances.map((i) => i.index)) + 1;
+  // Indexes of instances that migrated away stay taken: their namespaces still exist.
+  const index = Math.max(0, ...env.instances.map((i) => i.index), ...(env.migratedAway ?? []).map((m) => m.instance.index)) + 1;
   const inst = newInstance(env.prefix, index, null);
   createInstances(env, [inst]);
   env.instances.push(inst);

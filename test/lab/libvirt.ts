@@ -10,6 +10,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LabEnv, LabInstance } from './lab.js';
+import type { MigratedAway } from './migrate.js';
 
 export type LabDomainState = 'running' | 'paused' | 'shutoff';
 const RUNSTATE: Record<LabDomainState, number> = { running: 1, paused: 3, shutoff: 5 };
@@ -73,14 +74,21 @@ function domainXml(env: Pick<LabEnv, 'dir'>, i: LabInstance, state: LabDomainSta
 /**
  * Write <env.dir>/libvirt/node.xml (atomically: a virsh started meanwhile reads the old or the
  * new node, never half of one) and return its URI, test:///<absolute path>.
- * `states` maps an instance index to its initial state; the default is running.
+ * `states` maps an instance index to its initial state; the default is running. Domains an
+ * instance left behind when it migrated away (`migratedAway`, leave 'domain') are shut off.
  * Only env.dir and env.instances are read, so a test can pass a hand-made env.
  */
-export function writeLibvirtNode(env: Pick<LabEnv, 'dir' | 'instances'>, opts: { states?: Record<number, LabDomainState> } = {}): string {
+export function writeLibvirtNode(
+  env: Pick<LabEnv, 'dir' | 'instances'> & { migratedAway?: MigratedAway[] },
+  opts: { states?: Record<number, LabDomainState> } = {},
+): string {
   const dir = join(resolve(env.dir), 'libvirt');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'node.xml');
   const domains = env.instances.map((i) => domainXml(env, i, opts.states?.[i.index] ?? 'running'));
+  // `migrate --leave domain` (domain-left-on-source): still defined here, shut off. libvirt would
+  // say reason "migrated"; the test driver can only say shut off (reason unknown).
+  for (const m of env.migratedAway ?? []) if (m.leave.includes('domain')) domains.push(domainXml(env, m.instance, 'shutoff'));
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, `<?xml version="1.0"?>\n<node>\n${domains.join('')}</node>\n`);
   renameSync(tmp, file);

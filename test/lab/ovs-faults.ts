@@ -41,6 +41,8 @@ export interface FlowEnv {
     staleOfport?: number | null;
   }[];
   ovsOrphans?: { index: number; fault: OvsOrphanFault }[];
+  /** Instances migrated away; those whose migration left 'flows' keep them here (migrate.ts). */
+  migratedAway?: { instance: { mac: string; ip: string }; ofport: number | null; leave: string[] }[];
 }
 
 /** Recompute every flow of br-int from the lab's state and install them in one bundle. Returns the flow count. */
@@ -58,6 +60,9 @@ export function syncFlows(env: FlowEnv): number {
     if (i.fault === 'stale-ofport-flow' && i.staleOfport) sets.push(inPortFlows(driver, { ofport: i.staleOfport, mac: i.mac, ip: i.ip }));
   }
   for (const o of env.ovsOrphans ?? []) if (o.fault === 'orphan-flows') sets.push(portFlows(driver, goneIdentity(o.index)));
+  for (const m of env.migratedAway ?? []) {
+    if (m.leave.includes('flows') && m.ofport) sets.push(portFlows(driver, { ofport: m.ofport, mac: m.instance.mac, ip: m.instance.ip }));
+  }
   const flows = bridgeFlows(driver, linkOfport, sets);
   replaceFlows(ovsDirOf(env.dir), flows);
   return flows.length;

@@ -64,6 +64,8 @@ export function describe(o: IpObservation, linkNamespace: string): string {
   }
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 export interface VerdictInput {
   observations: IpObservation[];
   instances: number;
@@ -89,7 +91,7 @@ export function verdict(v: VerdictInput): ProbeOutcome & { unrouted: IpObservati
     const list = unrouted.slice(0, 5).map((o) => o.ip).join(', ') + (unrouted.length > 5 ? ', ...' : '');
     summary = `${unrouted.length} of ${total} IPs not routed: ${list}${inGrace ? ` (${inGrace} arrived recently)` : ''}`;
   } else {
-    summary = `${total} IPs of ${v.instances} instances answer`;
+    summary = `${plural(total, 'IP')} of ${plural(v.instances, 'instance')} answer${total === 1 ? 's' : ''}`;
   }
   if (filtered.length > 0) summary += `; ${filtered.length} alive but filtering ICMP`;
 

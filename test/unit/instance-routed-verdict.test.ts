@@ -21,7 +21,7 @@ test('classification: replied, filtered (route + ARP), unrouted (no route even w
 test('filtering ICMP is OK and said in the details', () => {
   const v = judge([obs('198.18.1.2', { replied: true }), obs('198.18.1.3', { route, arp: { answered: true, mac: 'fa:16:3e:00:00:01', iface: 'tapx' } })]);
   assert.equal(v.status, Status.OK);
-  assert.match(v.summary, /^2 IPs of 1 instances answer; 1 alive but filtering ICMP$/);
+  assert.match(v.summary, /^2 IPs of 1 instance answer; 1 alive but filtering ICMP$/);
   assert.match(v.details[0], /198.18.1.3 instance-00000001 .*alive, filters ICMP/);
 });
 
@@ -57,4 +57,8 @@ test('first-seen: the first run knows everything from before; newcomers get grac
 test('an instance without a name is labelled by IP and UUID alone', () => {
   const v = judge([obs('198.18.1.3', { instance: { uuid: inst.uuid } })]);
   assert.match(v.details[0], new RegExp(`^198\\.18\\.1\\.3 \\(${inst.uuid}\\): no static route in ns-link`));
+});
+
+test('the summary speaks English for one IP of one instance', () => {
+  assert.equal(judge([obs('198.18.1.2', { replied: true })]).summary, '1 IP of 1 instance answers');
 });

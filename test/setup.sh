@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # Debian packages: iproute2 (ip netns, veth), ping/arping/fping/mtr (what the probes and the
 # lab check with), openvswitch-switch (the lab's br-int, userspace datapath), libvirt-clients
 # (virsh; its test driver serves the lab's domains), qemu-utils (the lab's nova disk tree),
-# bird2/frr/gobgpd (the node's BGP speaker and the lab router), time (/usr/bin/time -v),
+# bird2/frr/gobgpd (the node's BGP speaker and the lab router), nagios4/nsca/icinga2/curl (the
+# lab's monitoring namespace, for passive checks), time (/usr/bin/time -v),
 # util-linux (unshare, setpriv).
-PACKAGES=(iproute2 iputils-ping arping fping mtr-tiny openvswitch-switch libvirt-clients qemu-utils bird2 frr gobgpd time util-linux procps)
+PACKAGES=(iproute2 iputils-ping arping fping mtr-tiny openvswitch-switch libvirt-clients qemu-utils bird2 frr gobgpd nagios4 nsca icinga2 curl time util-linux procps)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

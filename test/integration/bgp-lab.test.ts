@@ -12,9 +12,10 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { labDown, labUp, type LabEnv } from '../lab/lab.js';
 import {
-  BGP_DAEMONS, announced, bgpDown, bgpFault, bgpHeal, bgpUnavailableReason, bgpUp, linkRoutes, pidAlive, speakerAnnounced, speakerViews,
+  BGP_DAEMONS, announced, bgpDown, bgpFault, bgpHeal, bgpUnavailableReason, bgpUp, linkRoutes, speakerAnnounced, speakerViews,
   type BgpDaemon, type BgpLab,
 } from '../lab/bgp.js';
+import { pidAlive } from '../lab/procs.js';
 import { listNamespaces } from '../lab/netns.js';
 import { requireLab } from '../lab/require.js';
 

@@ -11,8 +11,9 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   icingaApi, icingaServiceState, icingaSubmit, monitoringDown, monitoringProcesses, monitoringUnavailableReason, monitoringUp,
-  nagiosServiceState, nagiosSubmit, pidAlive, sendNsca, statusDatBlock, waitNagiosResult, type MonitoringLab,
+  nagiosServiceState, nagiosSubmit, sendNsca, statusDatBlock, waitNagiosResult, type MonitoringLab,
 } from '../lab/monitoring.js';
+import { pidAlive } from '../lab/procs.js';
 import { deleteNamespaces, ipBatch, listNamespaces, nsExec, uniquePrefix } from '../lab/netns.js';
 import { requireLab } from '../lab/require.js';
 

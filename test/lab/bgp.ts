@@ -14,6 +14,7 @@ import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path';
 import { deleteNamespaces, findTool, ipBatch, listNamespaces, nsExec, sh } from './netns.js';
 import { releaseOnExit, teardownOnExit } from './cleanup.js';
+import { comm, pidAlive, sleep, tail } from './procs.js';
 
 export type BgpDaemon = 'bird' | 'frr' | 'gobgp';
 export const BGP_DAEMONS: readonly BgpDaemon[] = ['bird', 'frr', 'gobgp'];
@@ -86,7 +87,6 @@ const OUR_COMMS = new Set(['ip', 'bird', 'zebra', 'bgpd', 'gobgpd']);
 
 // ---- small helpers -----------------------------------------------------------------------------
 
-const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 function poll<T>(what: string, timeoutMs: number, probe: () => T | undefined): T {
   const end = Date.now() + timeoutMs;
@@ -106,25 +106,6 @@ const inLab = (ip: string): boolean => isIpv4(ip) && (ip.startsWith('198.18.') |
 /** Sort "a.b.c.d/len" strings by address (so 198.18.1.10 comes after 198.18.1.9). */
 export function sortPrefixes(list: Iterable<string>): string[] {
   return [...list].sort((a, b) => ipNum(a.split('/')[0]) - ipNum(b.split('/')[0]) || a.localeCompare(b));
-}
-
-/** Is the process running? A zombie (exited, not yet reaped) counts as gone. */
-export function pidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-function comm(pid: number): string | null {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return null;
-  }
 }
 
 /** The binaries a speaker needs (plus bird2 for the router); null when all are there. */
@@ -160,14 +141,6 @@ function startDaemon(ns: string, logFile: string, cmd: string, args: string[]): 
     return child.pid;
   } finally {
     closeSync(fd);
-  }
-}
-
-function tail(file: string, lines = 15): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
   }
 }
 

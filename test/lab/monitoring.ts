@@ -19,6 +19,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join } from 'node:path';
 import { deleteNamespaces, findTool, ipBatch, listNamespaces } from './netns.js';
 import { releaseOnExit, teardownOnExit } from './cleanup.js';
+import { comm, pidAlive, sleep, tail } from './procs.js';
 
 export interface ServiceState {
   state: number;
@@ -75,7 +76,6 @@ const OUR_COMMS = new Set(['ip', 'nagios4', 'nagios', 'nsca', 'icinga2']);
 
 // ---- small helpers -----------------------------------------------------------------------------
 
-const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 function poll<T>(what: string, timeoutMs: number, probe: () => T | undefined, diag?: () => string): T {
   const end = Date.now() + timeoutMs;
@@ -84,33 +84,6 @@ function poll<T>(what: string, timeoutMs: number, probe: () => T | undefined, di
     if (v !== undefined) return v;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${diag ? `\n${diag()}` : ''}`);
     sleep(50);
-  }
-}
-
-/** Is the process running? A zombie (exited, not yet reaped) counts as gone. */
-export function pidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-function comm(pid: number): string | null {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return null;
-  }
-}
-
-function tail(file: string, lines = 20): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
   }
 }
 

@@ -7,11 +7,12 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: iproute2 (ip netns, veth), ping/arping/fping/mtr (what the probes and the
 # lab check with), openvswitch-switch (the lab's br-int, userspace datapath), libvirt-clients
-# (virsh; its test driver serves the lab's domains), qemu-utils (the lab's nova disk tree),
+# (virsh; its test driver serves the lab's domains), libvirt-daemon + its qemu driver +
+# qemu-system-x86 (the lab's real KVM live migration), qemu-utils (the lab's nova disk tree),
 # bird2/frr/gobgpd (the node's BGP speaker and the lab router), nagios4/nsca/icinga2/curl (the
 # lab's monitoring namespace, for passive checks), time (/usr/bin/time -v),
 # util-linux (unshare, setpriv).
-PACKAGES=(iproute2 iputils-ping arping fping mtr-tiny openvswitch-switch libvirt-clients qemu-utils bird2 frr gobgpd nagios4 nsca icinga2 curl time util-linux procps)
+PACKAGES=(iproute2 iputils-ping arping fping mtr-tiny openvswitch-switch libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils bird2 frr gobgpd nagios4 nsca icinga2 curl time util-linux procps)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -29,6 +30,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+fi
+
+# Debian's libvirtd refuses to start its QEMU driver without this user (libvirt-daemon-system
+# would create it, but also brings the host's libvirt services, which the lab never uses).
+if [ "$(id -u)" = 0 ] && ! getent passwd libvirt-qemu >/dev/null; then
+  getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+  useradd --system -g libvirt-qemu -d /nonexistent -M -s /usr/sbin/nologin libvirt-qemu
 fi
 
 # npm dependencies, from the lock file; again only when package-lock.json changed.

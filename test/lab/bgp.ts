@@ -9,12 +9,12 @@
  * Daemons run as children of this process (so Node reaps them), in the foreground, with private
  * config/sockets/logs under <lab dir>/bgp/, and listen on the /31 addresses only. See BGP.md.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteNamespaces, findTool, ipBatch, listNamespaces, nsExec, sh } from './netns.js';
 import { releaseOnExit, teardownOnExit } from './cleanup.js';
-import { comm, pidAlive, sleep, tail } from './procs.js';
+import { comm, pidAlive, sleep, startDaemon, tail, versionOf } from './procs.js';
 
 export type BgpDaemon = 'bird' | 'frr' | 'gobgp';
 export const BGP_DAEMONS: readonly BgpDaemon[] = ['bird', 'frr', 'gobgp'];
@@ -118,30 +118,6 @@ export function bgpUnavailableReason(daemon: BgpDaemon): string | null {
   const missing = [...need[daemon], 'bird', 'birdc'].filter((b) => (b.startsWith('/') ? !existsSync(b) : !findTool(b)));
   if (missing.length === 0) return null;
   return `${[...new Set(missing)].join(', ')} not installed (apt-get install bird2 frr gobgpd)`;
-}
-
-function versionOf(cmd: string, args: string[], re: RegExp, label: string): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
-  const m = re.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`);
-  return m ? `${label} ${m[1]}` : `${label} (unknown version)`;
-}
-
-/**
- * Start a daemon in the foreground inside a namespace, as a child of this process. `ip netns
- * exec` execs the daemon, so the PID is the daemon's. Output goes to a log file; detached so a
- * Ctrl-C on the terminal reaches only us (our teardown stops the daemons).
- */
-function startDaemon(ns: string, logFile: string, cmd: string, args: string[]): number {
-  const fd = openSync(logFile, 'a');
-  try {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { detached: true, stdio: ['ignore', fd, fd] });
-    child.on('error', () => {}); // reported by the readiness polls, with the log
-    child.unref();
-    if (child.pid === undefined) throw new Error(`could not start ${cmd} in ${ns}`);
-    return child.pid;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 // ---- the link namespace's /32 routes -----------------------------------------------------------

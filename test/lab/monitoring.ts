@@ -19,7 +19,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join } from 'node:path';
 import { deleteNamespaces, findTool, ipBatch, listNamespaces } from './netns.js';
 import { releaseOnExit, teardownOnExit } from './cleanup.js';
-import { comm, pidAlive, sleep, tail } from './procs.js';
+import { comm, pidAlive, sleep, startDaemon, tail, versionOf } from './procs.js';
 
 export interface ServiceState {
   state: number;
@@ -97,30 +97,6 @@ function mustRun(cmd: string, args: string[], opts: { input?: string; timeout?: 
   const r = run(cmd, args, opts);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stderr || r.stdout).trim()}`);
   return r.stdout;
-}
-
-function versionOf(cmd: string, args: string[], re: RegExp, label: string): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
-  const m = re.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`);
-  return m ? `${label} ${m[1]}` : `${label} (unknown version)`;
-}
-
-/**
- * Start a daemon in the foreground inside a namespace, as a child of this process. `ip netns
- * exec` execs the daemon, so the PID is the daemon's. Detached (own process group) so a Ctrl-C
- * reaches only us; our teardown stops the daemons.
- */
-function startDaemon(ns: string, logFile: string, cmd: string, args: string[]): number {
-  const fd = openSync(logFile, 'a');
-  try {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { detached: true, stdio: ['ignore', fd, fd] });
-    child.on('error', () => {});
-    child.unref();
-    if (child.pid === undefined) throw new Error(`could not start ${cmd} in ${ns}`);
-    return child.pid;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Stop a recorded daemon: SIGTERM to it (and its process group: nagios workers, icinga2's children), then SIGKILL. */

@@ -2,7 +2,8 @@
  * Process helpers for the lab's daemons (OVS, BGP speakers, monitoring): synchronous, since
  * the lab's steps are synchronous, and careful never to signal a PID that was reused.
  */
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 
 /** Block this thread for `ms` (the lab's steps are synchronous). */
 export const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -33,5 +34,30 @@ export function tail(file: string, lines = 20): string {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '';
+  }
+}
+
+/** "<label> <version>" from a daemon's version output, or "<label> (unknown version)". */
+export function versionOf(cmd: string, args: string[], re: RegExp, label: string): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  const m = re.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`);
+  return m ? `${label} ${m[1]}` : `${label} (unknown version)`;
+}
+
+/**
+ * Start a daemon in the foreground inside a namespace, as a child of this process. `ip netns
+ * exec` execs the daemon, so the PID is the daemon's. Output goes to a log file; detached so a
+ * Ctrl-C on the terminal reaches only us (our teardown stops the daemons).
+ */
+export function startDaemon(ns: string, logFile: string, cmd: string, args: string[]): number {
+  const fd = openSync(logFile, 'a');
+  try {
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { detached: true, stdio: ['ignore', fd, fd] });
+    child.on('error', () => {}); // reported by the readiness polls, with the log
+    child.unref();
+    if (child.pid === undefined) throw new Error(`could not start ${cmd} in ${ns}`);
+    return child.pid;
+  } finally {
+    closeSync(fd);
   }
 }

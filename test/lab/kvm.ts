@@ -21,7 +21,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { deleteNamespaces, findTool, ipBatch, uniquePrefix } from './netns.js';
 import { releaseOnExit, teardownOnExit } from './cleanup.js';
-import { comm, pidAlive, sleep, tail } from './procs.js';
+import { pidAlive, sleep, stopPid, tail } from './procs.js';
 
 export interface KvmNode {
   name: string;
@@ -263,25 +263,6 @@ function recordedQemu(pair: KvmPair): number[] {
   for (const n of [pair.src, pair.dst]) for (const p of qemuPids(n)) s.add(p);
   qemuSeen.set(pair.prefix, s);
   return [...s];
-}
-
-function stopPid(pid: number, names: (c: string) => boolean, timeoutMs = 5_000): void {
-  if (!pid || !pidAlive(pid)) return;
-  const c = comm(pid);
-  if (c !== null && !names(c)) return; // reused PID: not ours
-  const sig = (s: NodeJS.Signals) => {
-    try {
-      process.kill(pid, s);
-    } catch {
-      /* gone */
-    }
-  };
-  sig('SIGTERM');
-  const end = Date.now() + timeoutMs;
-  while (pidAlive(pid) && Date.now() < end) sleep(25);
-  if (pidAlive(pid)) sig('SIGKILL');
-  const end2 = Date.now() + 2_000;
-  while (pidAlive(pid) && Date.now() < end2) sleep(25);
 }
 
 // ---- API ---------------------------------------------------------------------------------------

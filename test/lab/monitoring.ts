@@ -19,7 +19,10 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join } from 'node:path';
 import { deleteNamespaces, findTool, ipBatch, listNamespaces } from './netns.js';
 import { releaseOnExit, teardownOnExit } from './cleanup.js';
-import { comm, pidAlive, sleep, startDaemon, tail, versionOf } from './procs.js';
+import { comm, groupPids, pidAlive, sleep, startDaemon, stopPid, tail, versionOf } from './procs.js';
+
+const groupAlive = (pgid: number): boolean => groupPids(pgid).length > 0;
+const ours = (c: string): boolean => OUR_COMMS.has(c);
 
 export interface ServiceState {
   state: number;
@@ -99,43 +102,7 @@ function mustRun(cmd: string, args: string[], opts: { input?: string; timeout?: 
   return r.stdout;
 }
 
-/** Stop a recorded daemon: SIGTERM to it (and its process group: nagios workers, icinga2's children), then SIGKILL. */
-function stopPid(pid: number, timeoutMs = 5_000): void {
-  if (!pid || !pidAlive(pid)) return;
-  const c = comm(pid);
-  if (c !== null && !OUR_COMMS.has(c)) return; // reused PID: not ours
-  const sig = (s: NodeJS.Signals): void => {
-    for (const target of [-pid, pid]) {
-      try {
-        process.kill(target, s);
-      } catch {
-        /* gone */
-      }
-    }
-  };
-  sig('SIGTERM');
-  const end = Date.now() + timeoutMs;
-  while (pidAlive(pid) && Date.now() < end) sleep(25);
-  if (pidAlive(pid) || groupAlive(pid)) sig('SIGKILL');
-  const end2 = Date.now() + 2_000;
-  while ((pidAlive(pid) || groupAlive(pid)) && Date.now() < end2) sleep(25);
-}
-
 /** Any live process in process group `pgid`? (The daemons' workers stay in the group we started.) */
-function groupAlive(pgid: number): boolean {
-  return groupPids(pgid).length > 0;
-}
-
-export function groupPids(pgid: number): number[] {
-  const out = spawnSync('ps', ['-e', '-o', 'pid=,pgid=,stat='], { encoding: 'utf8' }).stdout ?? '';
-  const pids: number[] = [];
-  for (const line of out.split('\n')) {
-    const [p, g, st] = line.trim().split(/\s+/);
-    if (Number(g) === pgid && st && !st.startsWith('Z')) pids.push(Number(p));
-  }
-  return pids;
-}
-
 /** The binaries needed; null when all are there. */
 export function monitoringUnavailableReason(): string | null {
   const need = [NAGIOS_BIN, 'nsca', 'send_nsca', 'icinga2', 'curl'];
@@ -701,9 +668,9 @@ export function monitoringProcesses(m: MonitoringLab): number[] {
 
 /** Stop the daemons by PID, remove the namespace (its veth end goes with it) and the private dir. Idempotent. */
 export function monitoringDown(m: MonitoringLab): void {
-  for (const pid of [m.icinga.pid, m.nsca.pid, m.nagios.pid]) stopPid(pid);
+  for (const pid of [m.icinga.pid, m.nsca.pid, m.nagios.pid]) stopPid(pid, ours, { group: true });
   // Stragglers (none expected: nagios4's workers exit when the core closes their socket).
-  for (const pid of monitoringProcesses(m)) if (OUR_COMMS.has(comm(pid) ?? '')) stopPid(pid, 1_000);
+  for (const pid of monitoringProcesses(m)) if (OUR_COMMS.has(comm(pid) ?? '')) stopPid(pid, ours, { group: true, timeoutMs: 1_000 });
   deleteNamespaces([m.ns]); // deleting the namespace deletes the veth pair, so the peer end goes too
   rmSync(m.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   releaseOnExit(`${m.prefix}-mon`);

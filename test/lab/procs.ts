@@ -61,3 +61,41 @@ export function startDaemon(ns: string, logFile: string, cmd: string, args: stri
     closeSync(fd);
   }
 }
+
+/** Live (non-zombie) processes of a process group, from ps. */
+export function groupPids(pgid: number): number[] {
+  const out = spawnSync('ps', ['-e', '-o', 'pid=,pgid=,stat='], { encoding: 'utf8' }).stdout ?? '';
+  const pids: number[] = [];
+  for (const line of out.split('\n')) {
+    const [p, g, st] = line.trim().split(/\s+/);
+    if (Number(g) === pgid && st && !st.startsWith('Z')) pids.push(Number(p));
+  }
+  return pids;
+}
+
+/**
+ * Stop a daemon the lab started: SIGTERM, then SIGKILL if it outlives `timeoutMs`. `isOurs` is
+ * checked against its command name first, so a PID reused by something else is never signalled.
+ * `group`: signal its whole process group too (daemons with workers: nagios, icinga2).
+ */
+export function stopPid(pid: number, isOurs: (comm: string) => boolean, opts: { group?: boolean; timeoutMs?: number } = {}): void {
+  if (!pid || !pidAlive(pid)) return;
+  const c = comm(pid);
+  if (c !== null && !isOurs(c)) return;
+  const running = () => pidAlive(pid) || (opts.group === true && groupPids(pid).length > 0);
+  const sig = (s: NodeJS.Signals): void => {
+    for (const target of opts.group ? [-pid, pid] : [pid]) {
+      try {
+        process.kill(target, s);
+      } catch {
+        /* gone */
+      }
+    }
+  };
+  sig('SIGTERM');
+  const end = Date.now() + (opts.timeoutMs ?? 5_000);
+  while (pidAlive(pid) && Date.now() < end) sleep(25);
+  if (running()) sig('SIGKILL');
+  const end2 = Date.now() + 2_000;
+  while (running() && Date.now() < end2) sleep(25);
+}

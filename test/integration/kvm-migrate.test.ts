@@ -1,8 +1,8 @@
 /**
- * A real KVM live migration (test/lab/kvm.ts): two libvirtd in two namespaces, a diskless
- * 128 MiB guest migrated without --undefinesource, so the source keeps it "shut off
- * (migrated)" (the lab's real domain-left-on-source), and lm-probe's inventory, run against
- * the source libvirtd, reports exactly that.
+ * `up --nodes 2 --libvirt kvm` and `migrate`: each node namespace runs its own libvirtd whose
+ * instances are real KVM guests, and `migrate` is a real live migration between them. Without
+ * --undefinesource (`--leave domain`) the source keeps the domain "shut off (migrated)", the
+ * lab's real domain-left-on-source, and lm-probe's inventory on node 1 reports exactly that.
  *
  * LMP_KVM_FIXTURES=<dir> also records the real virsh outputs into <dir> (that is how
  * test/fixtures/libvirt-kvm/ was made; its README.md is written by hand).
@@ -12,15 +12,18 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kvmDefineGuest, kvmDown, kvmMigrate, kvmProcesses, kvmUnavailableReason, kvmUp, virsh, type KvmPair } from '../lab/kvm.js';
+import { clusterDown, clusterUp, type Cluster } from '../lab/cluster.js';
+import { migrate } from '../lab/migrate.js';
+import { kvmProcesses, kvmUnavailableReason, virsh, type KvmNode } from '../lab/kvm.js';
+import { labDisplayName } from '../lab/libvirt.js';
 import { listNamespaces } from '../lab/netns.js';
 import { pidAlive } from '../lab/procs.js';
 import { requireLab } from '../lab/require.js';
 import { lmProbe } from '../support/cli.js';
 
-let pair: KvmPair | undefined;
+let cluster: Cluster | undefined;
 after(() => {
-  if (pair) kvmDown(pair); // idempotent; also on failure
+  if (cluster) clusterDown(cluster); // idempotent; also on failure
 });
 
 function requireKvm(t: TestContext): boolean {
@@ -54,73 +57,67 @@ function events(uri: string, seconds: number): { done: Promise<string> } {
   return { done };
 }
 
-const NAME = 'instance-0000kv01';
-const UUID = '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b';
+type InventoryDoc = { instances: { uuid: string; displayName?: string; state: string; stateReason?: string; ports: { ips: string[] }[] }[] };
+function inventory(configFile: string, fixtureName?: string): InventoryDoc {
+  const r = lmProbe(['inventory', '--json', '--config', configFile]);
+  assert.equal(r.code, 0, `lm-probe inventory exited ${r.code}: ${r.stderr}`);
+  if (fixtureName) fixture(fixtureName, r.stdout);
+  return JSON.parse(r.stdout) as InventoryDoc;
+}
 
-test('KVM: live migration between two libvirtd leaves the domain shut off (migrated) on the source, and inventory says so', { timeout: 90_000 }, async (t) => {
+test('KVM nodes: a real live migration; --leave domain keeps it shut off (migrated) on node 1, and lm-probe says so', { timeout: 120_000 }, async (t) => {
   if (!requireLab(t) || !requireKvm(t)) return;
-  const p = (pair = kvmUp());
-  const nsBefore = [p.src.ns, p.dst.ns];
-  t.diagnostic(`up in ${p.timings?.upMs} ms; ${virsh(p.src.uri, ['version']).trim().split('\n').join('; ')}`);
-  assert.notEqual(p.src.hostUuid, p.dst.hostUuid);
-  assert.match(virsh(p.src.uri, ['hostname']), new RegExp(`${p.prefix}-src`));
-  assert.match(virsh(p.dst.uri, ['hostname']), new RegExp(`${p.prefix}-dst`));
-
   let t0 = Date.now();
-  kvmDefineGuest(p, NAME, UUID);
-  t.diagnostic(`define + start in ${Date.now() - t0} ms`);
-  assert.equal(virsh(p.src.uri, ['domstate', NAME]).trim(), 'running');
-  fixture('dumpxml-running.xml', virsh(p.src.uri, ['dumpxml', NAME]));
+  const c = (cluster = clusterUp({ instances: 2, nodes: 2, libvirt: 'kvm' }));
+  const [n1, n2] = c.nodes;
+  const k1 = n1.kvm as KvmNode;
+  const k2 = n2.kvm as KvmNode;
+  t.diagnostic(`2 KVM nodes up in ${Date.now() - t0} ms; ${virsh(k1.uri, ['version']).trim().split('\n').join('; ')}`);
 
-  const evSrc = events(p.src.uri, 6);
-  const evDst = events(p.dst.uri, 6);
+  // Two hypervisors: their own hostname (libvirt refuses to migrate to "the same host") and host UUID.
+  assert.notEqual(k1.hostUuid, k2.hostUuid);
+  assert.equal(virsh(k1.uri, ['hostname']).trim(), n1.host ?? `${n1.prefix}-node1`);
+  assert.equal(virsh(k2.uri, ['hostname']).trim(), n2.host);
+  const [i1, i2] = n1.instances;
+  for (const i of [i1, i2]) assert.equal(virsh(k1.uri, ['domstate', i.name]).trim(), 'running');
+  assert.equal(virsh(k1.uri, ['dumpxml', i1.name]).includes("<domain type='kvm'"), true);
+  fixture('dumpxml-running.xml', virsh(k1.uri, ['dumpxml', i1.name]));
+  // lm-probe reads node 1 as it would a real one: both guests, with nova metadata and IPs.
+  const before = inventory(n1.configFile);
+  assert.deepEqual(before.instances.map((x) => [x.uuid, x.state, x.displayName, x.ports[0]?.ips]).sort(), [i1, i2].map((i) => [i.uuid, 'running', labDisplayName(i), [i.ip]]).sort());
+
+  const evSrc = events(k1.uri, 6);
+  const evDst = events(k2.uri, 6);
   await new Promise((r) => setTimeout(r, 500)); // let both event loops register
   t0 = Date.now();
-  kvmMigrate(p, NAME, { undefineSource: false });
-  t.diagnostic(`migrate in ${Date.now() - t0} ms`);
+  migrate(n1, n2, i1.index, { leave: ['domain'] });
+  t.diagnostic(`migrate (live migration + the lab's clean-up) in ${Date.now() - t0} ms`);
 
-  assert.equal(virsh(p.dst.uri, ['domstate', NAME]).trim(), 'running');
-  const srcState = virsh(p.src.uri, ['domstate', '--reason', NAME]);
+  assert.equal(virsh(k2.uri, ['domstate', i1.name]).trim(), 'running');
+  const srcState = virsh(k1.uri, ['domstate', '--reason', i1.name]);
   assert.equal(srcState.trim(), 'shut off (migrated)');
   fixture('domstate-reason-src.txt', srcState);
-  fixture('domstate-reason-dst.txt', virsh(p.dst.uri, ['domstate', '--reason', NAME]));
-  fixture('domjobinfo-completed-src.txt', virsh(p.src.uri, ['domjobinfo', '--completed', NAME]));
-  fixture('domjobinfo-completed-dst.txt', virsh(p.dst.uri, ['domjobinfo', '--completed', NAME]));
-  const listSrc = virsh(p.src.uri, ['-q', 'list', '--all', '--uuid', '--name']);
-  const listDst = virsh(p.dst.uri, ['-q', 'list', '--all', '--uuid', '--name']);
-  assert.match(listSrc, new RegExp(`${UUID} ${NAME}`));
-  assert.match(listDst, new RegExp(`${UUID} ${NAME}`));
+  fixture('domstate-reason-dst.txt', virsh(k2.uri, ['domstate', '--reason', i1.name]));
+  const jobSrc = virsh(k1.uri, ['domjobinfo', '--completed', i1.name]);
+  assert.match(jobSrc, /Job type:\s+Completed/);
+  assert.match(jobSrc, /Operation:\s+Outgoing migration/);
+  fixture('domjobinfo-completed-src.txt', jobSrc);
+  fixture('domjobinfo-completed-dst.txt', virsh(k2.uri, ['domjobinfo', '--completed', i1.name]));
+  const listSrc = virsh(k1.uri, ['-q', 'list', '--all', '--uuid', '--name']);
+  const listDst = virsh(k2.uri, ['-q', 'list', '--all', '--uuid', '--name']);
+  assert.match(listSrc, new RegExp(`${i1.uuid} ${i1.name}`));
+  assert.match(listDst, new RegExp(`${i1.uuid} ${i1.name}`));
   fixture('list-src.txt', listSrc);
   fixture('list-dst.txt', listDst);
 
-  // lm-probe's own inventory against the source libvirtd.
-  const labDir = join(p.dir, 'probe');
-  mkdirSync(labDir, { recursive: true });
-  const configFile = join(labDir, 'config.yaml');
-  writeFileSync(
-    configFile,
-    [
-      `host: ${p.prefix}-src`,
-      `state_dir: ${labDir}/state`,
-      `lock_dir: ${labDir}/lock`,
-      'inventory:',
-      '  sources: [libvirt]',
-      '  libvirt:',
-      `    uri: "${p.src.uri}"`,
-      '  cache:',
-      `    path: ${labDir}/cache/inventory.json`,
-      '',
-    ].join('\n'),
-  );
-  const inv = lmProbe(['inventory', '--json', '--config', configFile]);
-  assert.equal(inv.code, 0, `lm-probe inventory exited ${inv.code}: ${inv.stderr}`);
-  const doc = JSON.parse(inv.stdout) as { instances: { uuid: string; name?: string; displayName?: string; state: string; stateReason?: string }[] };
-  const inst = doc.instances.find((i) => i.uuid === UUID);
-  assert.ok(inst, `instance ${UUID} not in inventory: ${inv.stdout}`);
-  assert.equal(inst.state, 'shutoff');
-  assert.equal(inst.stateReason, 'migrated');
-  assert.equal(inst.displayName, `lab-kvm-${NAME}`);
-  fixture('lm-probe-inventory-src.json', inv.stdout);
+  // lm-probe on node 1: the domain left behind; on node 2: the instance, running.
+  const left = inventory(n1.configFile, 'lm-probe-inventory-src.json').instances.find((x) => x.uuid === i1.uuid);
+  assert.ok(left, `instance ${i1.uuid} not in node 1's inventory`);
+  assert.equal(left.state, 'shutoff');
+  assert.equal(left.stateReason, 'migrated');
+  const arrived = inventory(n2.configFile).instances.find((x) => x.uuid === i1.uuid);
+  assert.equal(arrived?.state, 'running');
+  assert.deepEqual(arrived?.ports[0]?.ips, [i1.ip]);
 
   const [es, ed] = await Promise.all([evSrc.done, evDst.done]);
   assert.match(es, /Stopped Migrated/);
@@ -128,13 +125,22 @@ test('KVM: live migration between two libvirtd leaves the domain shut off (migra
   fixture('events-src.txt', es);
   fixture('events-dst.txt', ed);
 
-  const procs = kvmProcesses(p);
-  assert.ok(procs.length >= 3, `expected 2 libvirtd + 1 qemu, got ${procs.join(',')}`);
-  kvmDown(p);
-  pair = undefined;
+  // A clean migration undefines the source's domain; the instance answers from node 2.
+  migrate(n1, n2, i2.index);
+  assert.equal(virsh(k1.uri, ['-q', 'list', '--all', '--name']).includes(i2.name), false);
+  assert.equal(virsh(k2.uri, ['domstate', i2.name]).trim(), 'running');
+  const routed = lmProbe(['instance-routed', '--config', n2.configFile]);
+  assert.equal(routed.code, 0, routed.stdout + routed.stderr);
+  assert.match(routed.stdout, /ips=2;/);
+
+  const procs = [...kvmProcesses(k1), ...kvmProcesses(k2)];
+  assert.ok(procs.length >= 4, `expected 2 libvirtd + 2 qemu, got ${procs.join(',')}`);
+  const namespaces = [n1.nodeNs, n2.nodeNs];
+  clusterDown(c);
+  cluster = undefined;
   assert.deepEqual(procs.filter((x) => pidAlive(x)), []);
   const ns = listNamespaces();
-  assert.deepEqual(nsBefore.filter((n) => ns.includes(n)), []);
-  assert.equal(existsSync(p.dir), false);
-  assert.equal(existsSync(`/tmp/${p.prefix}`), false);
+  assert.deepEqual(namespaces.filter((n) => ns.includes(n)), []);
+  assert.equal(existsSync(n1.dir), false);
+  assert.equal(existsSync(n2.dir), false);
 });

@@ -17,6 +17,7 @@ import { dumpFlows } from '../lab/flows.js';
 import { ovsDirOf, vsctl } from '../lab/ovs.js';
 import { labUnavailableReason, listNamespaces, nsPing, sh, uniquePrefix } from '../lab/netns.js';
 import { requireLab } from '../lab/require.js';
+import { kvmUnavailableReason } from '../lab/kvm.js';
 import { readCurrent, setCurrent } from '../lab/files.js';
 import { lmProbe } from '../support/cli.js';
 
@@ -41,7 +42,7 @@ const routed = (env: LabEnv, ip: string): boolean => sh('ip', ['-n', env.linkNs,
 const flowsFor = (env: LabEnv, i: LabInstance): boolean => dumpFlows(ovsDirOf(env.dir)).includes(`dl_src=${i.mac}`);
 /** virsh's state of the domain on the node, or null when it is not defined there. */
 function domState(env: LabEnv, i: LabInstance): string | null {
-  const r = spawnSync('virsh', ['-c', `test://${env.dir}/libvirt/node.xml`, 'domstate', i.name], { encoding: 'utf8' });
+  const r = spawnSync('virsh', ['-c', env.kvm?.uri ?? `test://${env.dir}/libvirt/node.xml`, 'domstate', i.name], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : null;
 }
 const hasDir = (env: LabEnv, i: LabInstance): boolean => sh('ls', [env.disks!.root]).split('\n').includes(i.uuid);
@@ -79,6 +80,10 @@ describe('two lab nodes and migrate', { skip: labUnavailableReason() !== null &&
     assert.notEqual(src().ovsPids.ovsVswitchd, dst().ovsPids.ovsVswitchd);
     for (const ns of [src().nodeNs, src().linkNs, dst().nodeNs, dst().linkNs]) assert.ok(listNamespaces().includes(ns), ns);
     assert.equal(dst().instances.length, 0);
+    // Two nodes default to KVM where it works: then `migrate` below is a real live migration.
+    const kvm = kvmUnavailableReason() === null;
+    assert.equal(!!src().kvm && !!dst().kvm, kvm);
+    if (kvm) assert.match(sh('virsh', ['-c', src().kvm!.uri, 'list', '--name']), new RegExp(src().instances[0].name));
   });
 
   test('a clean migration moves everything to node 2 and leaves nothing on node 1', (t) => {

@@ -3,7 +3,7 @@
  * Labs made here are kept after the command exits; the "current" one is remembered in
  * /tmp/lmp-lab-current so later commands need no prefix.
  */
-import { LAB_FAULTS, addInstance, heal, healAll, injectFault, isLabFault, labDown, loadLab, sweep, type LabEnv, type LabFault } from './lab.js';
+import { LAB_FAULTS, LIBVIRT_DRIVERS, addInstance, heal, healAll, injectFault, isLabFault, labDown, loadLab, sweep, type LabEnv, type LabFault, type LibvirtDriver } from './lab.js';
 import { isBgpDaemon, orphanBgpIp } from './addons.js';
 import { FIREWALL_DRIVERS, dumpFlows, isFirewallDriver } from './flows.js';
 import { goneIdentity } from './identity.js';
@@ -16,14 +16,18 @@ import { listInterfaces } from './ovs.js';
 import { CURRENT_FILE, labFile, readCurrent, setCurrent } from './files.js';
 import { listNamespaces, sh } from './netns.js';
 import { clusterUp, loadCluster } from './cluster.js';
+import { domainStates } from './kvm.js';
 import { LEAVE_STEPS, isLeaveStep, migrate, type LeaveStep } from './migrate.js';
 
 const USAGE = `usage: npm run lab -- <command>
   up [N] [--faults 2:no-route,3:drop-icmp] [--firewall ${FIREWALL_DRIVERS.join('|')}] [--bgp ${BGP_DAEMONS.join('|')}] [--disks] [--prefix lmpXXXX]
                                     create a lab (default 6 instances); prints its lab.json path
   up [N] --nodes 2 [...]            two nodes: the instances (and faults) on node 1, node 2 (lab <prefix>n2) empty
+  up ... --libvirt ${LIBVIRT_DRIVERS.join('|')}|auto      libvirt's test driver, or a libvirtd per node with real KVM guests
+                                    (default: auto with --nodes 2, KVM where /dev/kvm works; test with one node)
   migrate <index> [--leave ${LEAVE_STEPS.join('|')}[,...]] [--prefix p]
-                                    move an instance from node 1 to node 2 like a live migration; --leave
+                                    move an instance from node 1 to node 2 like a live migration (on KVM
+                                    nodes, a real one); --leave
                                     skips that clean-up step on node 1, so its leftover stays there
   status [prefix]                   every node: namespaces, OVS daemons and interfaces, routes of the link namespace,
                                     BGP speaker and what the router received, disk tree, every active fault
@@ -95,6 +99,20 @@ function bgpLines(env: LabEnv): string[] {
     `BGP: ${b.version} speaker AS ${b.speakerAs} in ${b.speakerNs} (${b.speakerAddr}) -> router ${b.routerVersion} AS ${b.routerAs} in ${b.routerNs} (${b.routerAddr}); pids ${pids}`,
     `  router received ${received.length}: ${received.join(' ')}`,
   ];
+}
+
+/** Which libvirt serves the node's domains, and (KVM) each domain's state as virsh says it. */
+function libvirtLines(env: LabEnv): string[] {
+  const k = env.kvm;
+  if (!k) return [`libvirt: test driver, ${`test://${env.dir}/libvirt/node.xml`}`];
+  let domains: string[];
+  try {
+    domains = domainStates(k).map(([name, state]) => `  ${name}  ${state}`);
+  } catch (err) {
+    domains = [`  (virsh failed: ${(err as Error).message.split('\n')[0]})`];
+  }
+  const migration = k.migrationAddr ? `, migrations to tcp://${k.migrationAddr}` : '';
+  return [`libvirt: libvirtd pid ${k.pid}${alive(k.pid) ? '' : ' (NOT RUNNING)'} (KVM), ${k.uri}${migration}`, ...domains];
 }
 
 /** The nova instances tree: its root entries and the image cache. */
@@ -177,6 +195,7 @@ function status(env: LabEnv): void {
     `OVS interfaces (ovs-vsctl --db=${env.ovsDb} list Interface):`,
     ...(alive(ovsdbServer) ? ovsTable(env) : ['  (ovsdb-server not running)']),
     ...(alive(ovsVswitchd) ? flowLines(env) : []),
+    ...libvirtLines(env),
     ...bgpLines(env),
     ...diskLines(env),
     ...faultLines(env),
@@ -201,13 +220,18 @@ function main(argv: string[]): void {
       const firewall = str(opt.firewall);
       if (firewall !== undefined && !isFirewallDriver(firewall)) throw new Error(`--firewall must be one of ${FIREWALL_DRIVERS.join(', ')}`);
       const nodes = str(opt.nodes) === undefined ? 1 : index(str(opt.nodes));
-      const cluster = clusterUp({ instances: n, faults: parseFaults(str(opt.faults) ?? ''), prefix: str(opt.prefix), persist: true, bgp, disks: opt.disks === true, firewall, nodes });
+      const libvirt = str(opt.libvirt);
+      if (libvirt !== undefined && libvirt !== 'auto' && !LIBVIRT_DRIVERS.includes(libvirt as never)) throw new Error(`--libvirt must be one of ${LIBVIRT_DRIVERS.join(', ')}, auto`);
+      const cluster = clusterUp({
+        instances: n, faults: parseFaults(str(opt.faults) ?? ''), prefix: str(opt.prefix), persist: true, bgp, disks: opt.disks === true, firewall, nodes,
+        libvirt: libvirt as LibvirtDriver | 'auto' | undefined,
+      });
       const env = cluster.nodes[0];
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const previous = readCurrent();
       setCurrent(env.prefix);
       if (previous && previous !== env.prefix) console.error(`note: lab ${previous} is still up; current is now ${env.prefix}`);
-      console.error(`lab ${env.prefix} up: ${n} instances in ${ms.toFixed(0)} ms; config ${env.configFile}`);
+      console.error(`lab ${env.prefix} up: ${n} instances (libvirt: ${env.kvm ? 'KVM' : 'test driver'}) in ${ms.toFixed(0)} ms; config ${env.configFile}`);
       for (const other of cluster.nodes.slice(1)) console.error(`  node ${other.host}: lab ${other.prefix}, config ${other.configFile}`);
       console.log(labFile(env.prefix));
       return;

@@ -7,10 +7,17 @@
  * instances to it. Their config.yaml say `host: <prefix>-node1` / `<prefix>-node2`.
  *
  * Node 1's lab.json lists node 2 (`otherNodes`), so labDown(<prefix>) removes both.
+ *
+ * libvirt: with KVM (the default for two nodes where /dev/kvm works, kvm.ts), each node namespace
+ * runs its own libvirtd and the two are joined by the migration link, over which `migrate` sends
+ * a real live migration:
+ *
+ *   <prefix>-node  mig 198.18.253.0/31  ── veth ──  mig 198.18.253.1/31  <prefix>n2-node
  */
-import { labDown, labUp, loadLab, saveLab, type LabEnv, type LabUpOptions } from './lab.js';
+import { labDown, labUp, loadLab, saveLab, type LabEnv, type LabUpOptions, type LibvirtDriver } from './lab.js';
 import { assertPrefix, readCurrent } from './files.js';
-import { uniquePrefix } from './netns.js';
+import { ipBatch, uniquePrefix } from './netns.js';
+import { kvmUnavailableReason } from './kvm.js';
 
 export interface Cluster {
   /** Node 1's prefix, which names the cluster. */
@@ -19,9 +26,29 @@ export interface Cluster {
   nodes: LabEnv[];
 }
 
-export interface ClusterUpOptions extends LabUpOptions {
+export interface ClusterUpOptions extends Omit<LabUpOptions, 'libvirt' | 'kvmCapsFrom'> {
   /** 1 (default: a plain lab) or 2. */
   nodes?: number;
+  /** 'auto' (the default with two nodes): KVM where it works, else the test driver. One node: 'test'. */
+  libvirt?: LibvirtDriver | 'auto';
+}
+
+const MIGRATION_IFACE = 'mig';
+const MIGRATION_ADDRS = ['198.18.253.0', '198.18.253.1'];
+
+/** The libvirt driver `clusterUp` uses for these options. */
+export function clusterLibvirt(opts: Pick<ClusterUpOptions, 'nodes' | 'libvirt'>): LibvirtDriver {
+  const want = opts.libvirt ?? ((opts.nodes ?? 1) === 2 ? 'auto' : 'test');
+  return want === 'auto' ? (kvmUnavailableReason() === null ? 'kvm' : 'test') : want;
+}
+
+/** The veth between the two node namespaces that carries the migration stream. */
+function linkForMigration(node1: LabEnv, node2: LabEnv): void {
+  ipBatch([`link add ${MIGRATION_IFACE} netns ${node1.nodeNs} type veth peer name ${MIGRATION_IFACE} netns ${node2.nodeNs}`]);
+  [node1, node2].forEach((n, k) => {
+    ipBatch([`link set ${MIGRATION_IFACE} addrgenmode none`, `address add ${MIGRATION_ADDRS[k]}/31 dev ${MIGRATION_IFACE}`, `link set ${MIGRATION_IFACE} up`], n.nodeNs);
+    n.kvm!.migrationAddr = MIGRATION_ADDRS[k];
+  });
 }
 
 /** The lab prefix of node `n` of the cluster `prefix`. */
@@ -29,22 +56,26 @@ export const nodePrefix = (prefix: string, n: number): string => (n === 1 ? pref
 
 /**
  * Bring up node 1 with the instances (and faults) asked for, then node 2, empty, with the same
- * optional parts (BGP speaker, disks, firewall driver). Torn down on exit unless `persist`.
+ * optional parts (BGP speaker, disks, firewall driver, libvirt driver). Torn down on exit unless `persist`.
  */
 export function clusterUp(opts: ClusterUpOptions): Cluster {
   const count = opts.nodes ?? 1;
   if (count !== 1 && count !== 2) throw new Error(`nodes must be 1 or 2, got ${count}`);
   const prefix = assertPrefix(opts.prefix ?? uniquePrefix());
   if (count === 2) assertPrefix(nodePrefix(prefix, 2)); // before anything exists
-  const node1 = labUp({ ...opts, prefix });
+  const libvirt = clusterLibvirt(opts);
+  const node1 = labUp({ ...opts, prefix, libvirt });
   if (count === 1) return { prefix, nodes: [node1] };
   try {
     const node2 = labUp({
       instances: 0, prefix: nodePrefix(prefix, 2), host: `${prefix}-node2`,
       bgp: opts.bgp, disks: opts.disks, firewall: opts.firewall, persist: opts.persist,
+      libvirt, kvmCapsFrom: node1.kvm?.dir,
     });
     node1.otherNodes = [node2.prefix];
+    if (libvirt === 'kvm') linkForMigration(node1, node2);
     saveLab(node1);
+    saveLab(node2);
     return { prefix, nodes: [node1, node2] };
   } catch (err) {
     labDown(prefix);

@@ -1,13 +1,14 @@
 /**
  * The files a lab writes into its dir: lab.json (the lab's own record), inventory.yaml and
- * config.yaml (what lm-probe reads). Writes go through a temp file and rename, so a reader
- * (a probe run in parallel with addInstance) never sees a half-written file.
+ * config.yaml (what lm-probe reads); saving also brings libvirt in step (libvirt.ts). Writes go
+ * through a temp file and rename, so a reader (a probe run in parallel with addInstance) never
+ * sees a half-written file.
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import type { LabEnv } from './lab.js';
-import { writeLibvirtNode } from './libvirt.js';
+import { syncLibvirt } from './libvirt.js';
 
 export const LAB_ROOT = '/tmp';
 /** The CLI's "current" lab: a file holding its prefix. */
@@ -38,7 +39,7 @@ export function writeLabFiles(env: LabEnv, ownerPid: number | null): void {
   const record: LabRecord = { ...env, ownerPid };
   writeAtomic(join(env.dir, 'lab.json'), JSON.stringify(record, null, 2) + '\n');
   writeAtomic(env.inventoryFile, inventoryYaml(env));
-  writeLibvirtNode(env); // the domains libvirt's test driver serves, with their nova metadata
+  syncLibvirt(env); // the domains libvirt serves (test driver node file, or the node's KVM guests), with their nova metadata
 }
 
 /** lm-probe's inventory file format; `ips` as a flow list, as in the documented example. */
@@ -68,7 +69,7 @@ export function writeConfig(env: LabEnv): void {
     // there for tests that want it; cache and token stay inside the lab's dir.
     inventory: {
       sources: ['libvirt', 'ovs'],
-      libvirt: { uri: `test://${join(env.dir, 'libvirt', 'node.xml')}` },
+      libvirt: { uri: env.kvm?.uri ?? `test://${join(env.dir, 'libvirt', 'node.xml')}` },
       ovs: { db: env.ovsDb },
       openstack: { token_cache: join(env.dir, 'cache', 'token.json') },
       file: env.inventoryFile,

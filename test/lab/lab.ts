@@ -30,6 +30,7 @@ import {
 } from './addons.js';
 import type { BgpDaemon, BgpLab } from './bgp.js';
 import type { DiskTree } from './disks.js';
+import { kvmUnavailableReason, readLibvirtdRecord, startLibvirtd, stopLibvirtd, waitLibvirtd, type KvmNode } from './kvm.js';
 import type { MigratedAway } from './migrate.js';
 import { isFirewallDriver, FIREWALL_DRIVERS, type FirewallDriver } from './flows.js';
 import {
@@ -102,7 +103,14 @@ export interface LabEnv {
   otherNodes?: string[];
   /** Instances migrated away from this node, with the leftovers each one left here (migrate.ts). */
   migratedAway?: MigratedAway[];
+  /** The node's own libvirtd, its instances real KVM guests (`libvirt: 'kvm'`); null: libvirt's test driver. */
+  kvm?: KvmNode | null;
 }
+
+export type LibvirtDriver = 'test' | 'kvm';
+export const LIBVIRT_DRIVERS: readonly LibvirtDriver[] = ['test', 'kvm'];
+/** KVM guests are real processes (~30 MB each beyond their 128 MiB of address space): keep them few. */
+export const MAX_KVM_INSTANCES = 32;
 
 export interface LabUpOptions {
   instances: number;
@@ -119,6 +127,10 @@ export interface LabUpOptions {
   persist?: boolean;
   /** config.yaml's `host` (cluster.ts names node 2 `<cluster prefix>-node2`). Default `<prefix>-node1`. */
   host?: string;
+  /** libvirt's test driver (default), or a real libvirtd with KVM guests (kvm.ts, KVM.md). */
+  libvirt?: LibvirtDriver;
+  /** KVM: another node's libvirtd dir to copy the qemu capabilities cache from (cluster.ts). */
+  kvmCapsFrom?: string;
 }
 
 const ECHO_IGNORE = 'net.ipv4.icmp_echo_ignore_all';
@@ -238,6 +250,13 @@ export function labUp(opts: LabUpOptions): LabEnv {
   const builtIn = (k: number): Fault | null => (BUILT_IN_FAULTS.includes(faults[k] as Fault) ? (faults[k] as Fault) : null);
   const firewall = opts.firewall ?? 'iptables_hybrid';
   if (!isFirewallDriver(firewall)) throw new Error(`unknown firewall driver ${JSON.stringify(firewall)} (want ${FIREWALL_DRIVERS.join(', ')})`);
+  const libvirt = opts.libvirt ?? 'test';
+  if (!LIBVIRT_DRIVERS.includes(libvirt)) throw new Error(`unknown libvirt driver ${JSON.stringify(libvirt)} (want ${LIBVIRT_DRIVERS.join(', ')})`);
+  if (libvirt === 'kvm') {
+    const why = kvmUnavailableReason();
+    if (why) throw new Error(`--libvirt kvm unavailable: ${why}`);
+    if (n > MAX_KVM_INSTANCES) throw new Error(`--libvirt kvm runs a real guest per instance: at most ${MAX_KVM_INSTANCES}, got ${n}`);
+  }
   const prefix = assertPrefix(opts.prefix ?? uniquePrefix());
   const dir = labDir(prefix);
   if (listNamespaces().some((ns) => ns.startsWith(`${prefix}-`)) || existsDir(dir)) {
@@ -265,6 +284,7 @@ export function labUp(opts: LabUpOptions): LabEnv {
     bgp: null,
     disks: null,
     addonFaults: [],
+    kvm: null,
     ...(opts.host ? { host: opts.host } : {}),
   };
   // Register teardown before creating anything, so a crash half-way still cleans up (the
@@ -273,9 +293,13 @@ export function labUp(opts: LabUpOptions): LabEnv {
   try {
     for (const d of [env.dir, env.stateDir, env.lockDir, env.ocoDir]) mkdirSync(d, { recursive: true });
     createNode(env);
+    if (libvirt === 'kvm') {
+      env.kvm = startLibvirtd({ ns: env.nodeNs, hostname: env.host ?? `${prefix}-node1`, dir: join(dir, 'libvirtd'), capsFrom: opts.kvmCapsFrom });
+    }
     createInstances(env, env.instances, [env.linkPort]);
     syncFlows(env);
     addonsUp(env, { bgp: opts.bgp, disks: opts.disks });
+    if (env.kvm) waitLibvirtd(env.kvm); // before the first save defines the guests
     for (const [k, f] of Object.entries(faults)) if (!BUILT_IN_FAULTS.includes(f as Fault)) injectFault(env, Number(k), f);
     writeLabFiles(env, opts.persist ? null : process.pid);
     writeConfig(env);
@@ -314,6 +338,15 @@ function recordedOtherNodes(prefix: string): string[] {
   }
 }
 
+/** The node's libvirtd: lab.json's record, else the one it wrote when it started. */
+function recordedLibvirtd(prefix: string): KvmNode | null {
+  try {
+    return readLabRecord(prefix)?.kvm ?? readLibvirtdRecord(join(labDir(prefix), 'libvirtd'));
+  } catch {
+    return readLibvirtdRecord(join(labDir(prefix), 'libvirtd'));
+  }
+}
+
 /** The BGP record in lab.json, if any (addonsDown falls back to <dir>/bgp/bgp.json). */
 function recordedBgp(prefix: string): BgpLab | null {
   try {
@@ -324,7 +357,7 @@ function recordedBgp(prefix: string): BgpLab | null {
 }
 
 /**
- * Stop the lab's BGP and OVS daemons (by their recorded PIDs), then remove its namespaces (the veths
+ * Stop the lab's BGP, libvirtd (and its guests) and OVS daemons (by their recorded PIDs), then remove its namespaces (the veths
  * and br-int go with them) and its dir. Never throws: it runs in teardown.
  */
 export function labDown(env: LabEnv | string): void {
@@ -334,6 +367,8 @@ export function labDown(env: LabEnv | string): void {
   for (const other of typeof env === 'string' ? recordedOtherNodes(prefix) : (env.otherNodes ?? [])) labDown(other);
   // The daemons first: a namespace lives on while a process is inside it.
   addonsDown(labDir(prefix), typeof env === 'string' ? recordedBgp(prefix) : env.bgp);
+  const kvm = typeof env === 'string' ? recordedLibvirtd(prefix) : (env.kvm ?? recordedLibvirtd(prefix));
+  if (kvm) stopLibvirtd(kvm);
   stopOvs(labDir(prefix), typeof env === 'string' ? recordedPids(prefix) : env.ovsPids);
   const mine = () => listNamespaces().filter((ns) => ns.startsWith(`${prefix}-`));
   deleteNamespaces(mine());
@@ -488,6 +523,8 @@ export function sweep(match: string = LAB_PREFIX): string[] {
   for (const prefix of new Set([...namespaces.map(ownerOf), ...dirs])) {
     if (!PREFIX_RE.test(prefix)) continue;
     addonsDown(labDir(prefix), recordedBgp(prefix));
+    const kvm = recordedLibvirtd(prefix);
+    if (kvm) stopLibvirtd(kvm);
     stopOvs(labDir(prefix), recordedPids(prefix));
   }
   deleteNamespaces(namespaces);

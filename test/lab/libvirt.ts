@@ -1,16 +1,18 @@
 /**
- * The lab's libvirt: a node file for libvirt's test driver (`virsh -c test:///<path>`), one
- * domain per lab instance, with the metadata Nova writes (namespace 1.1, incl. nova:ports).
- * The test driver reads the file afresh on every connection and never writes it back, so each
- * virsh process sees the node exactly as written here.
- *
- * Initial state: the test driver's own namespace (http://libvirt.org/schemas/domain/test/1.0)
- * has <test:runstate>N</test:runstate>, N a virDomainState (3 paused, 5 shut off).
+ * The lab's libvirt, one of two drivers (LabEnv.kvm says which):
+ * - the test driver (default): a node file for `virsh -c test:///<path>`, one domain per lab
+ *   instance. The test driver reads the file afresh on every connection and never writes it
+ *   back, so each virsh process sees the node exactly as written here. Initial state: the test
+ *   driver's own namespace (http://libvirt.org/schemas/domain/test/1.0) has
+ *   <test:runstate>N</test:runstate>, N a virDomainState (3 paused, 5 shut off).
+ * - KVM (`up --libvirt kvm`, kvm.ts): the node's own libvirtd runs each instance as a real guest.
+ * Either way each domain carries the metadata Nova writes (namespace 1.1, incl. nova:ports).
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LabEnv, LabInstance } from './lab.js';
 import type { MigratedAway } from './migrate.js';
+import { defineAndStart, domainNames, guestXml, type KvmNode } from './kvm.js';
 
 export type LabDomainState = 'running' | 'paused' | 'shutoff';
 const RUNSTATE: Record<LabDomainState, number> = { running: 1, paused: 3, shutoff: 5 };
@@ -26,16 +28,13 @@ const esc = (s: string): string =>
 export const labDisplayName = (i: Pick<LabInstance, 'index'>): string => `lab-vm-${i.index}`;
 export const labDiskPath = (env: Pick<LabEnv, 'dir'>, i: Pick<LabInstance, 'uuid'>): string => join(resolve(env.dir), 'instances', i.uuid, 'disk');
 
-function domainXml(env: Pick<LabEnv, 'dir'>, i: LabInstance, state: LabDomainState): string {
-  return `  <domain type='test' xmlns:test='${TEST_NS}'>
-    <name>${esc(i.name)}</name>
-    <uuid>${i.uuid}</uuid>
-    <metadata>
-      <nova:instance xmlns:nova="${NOVA_NS}">
+/** The nova:instance element Nova writes into a domain's <metadata>, indented for it. */
+function novaMetadata(i: LabInstance, flavor: { name: string; memoryMiB: number; diskGiB: number }): string {
+  return `      <nova:instance xmlns:nova="${NOVA_NS}">
         <nova:name>${esc(labDisplayName(i))}</nova:name>
-        <nova:flavor name="m1.tiny">
-          <nova:memory>512</nova:memory>
-          <nova:disk>1</nova:disk>
+        <nova:flavor name="${flavor.name}">
+          <nova:memory>${flavor.memoryMiB}</nova:memory>
+          <nova:disk>${flavor.diskGiB}</nova:disk>
           <nova:swap>0</nova:swap>
           <nova:ephemeral>0</nova:ephemeral>
           <nova:vcpus>1</nova:vcpus>
@@ -50,7 +49,15 @@ function domainXml(env: Pick<LabEnv, 'dir'>, i: LabInstance, state: LabDomainSta
           </nova:port>
         </nova:ports>
       </nova:instance>
-    </metadata>
+`;
+}
+
+function domainXml(env: Pick<LabEnv, 'dir'>, i: LabInstance, state: LabDomainState): string {
+  return `  <domain type='test' xmlns:test='${TEST_NS}'>
+    <name>${esc(i.name)}</name>
+    <uuid>${i.uuid}</uuid>
+    <metadata>
+${novaMetadata(i, { name: 'm1.tiny', memoryMiB: 512, diskGiB: 1 })}    </metadata>
     <memory unit='KiB'>524288</memory>
     <vcpu>1</vcpu>
     <os><type>hvm</type></os>
@@ -93,4 +100,19 @@ export function writeLibvirtNode(
   writeFileSync(tmp, `<?xml version="1.0"?>\n<node>\n${domains.join('')}</node>\n`);
   renameSync(tmp, file);
   return `test://${file}`;
+}
+
+/** The KVM guest of a lab instance (kvm.ts guestXml with the instance's nova metadata). */
+export const kvmGuestXml = (i: LabInstance): string => guestXml(esc(i.name), i.uuid, novaMetadata(i, { name: 'm1.nano', memoryMiB: 128, diskGiB: 0 }));
+
+/**
+ * Make libvirt serve the lab's instances: the test driver's node file, or, on a KVM node, define
+ * and start a guest for each instance its libvirtd does not know yet (domains that migrated in
+ * are already there; those a migration left behind stay, shut off). Returns the URI.
+ */
+export function syncLibvirt(env: Pick<LabEnv, 'dir' | 'instances'> & { kvm?: KvmNode | null; migratedAway?: MigratedAway[] }): string {
+  if (!env.kvm) return writeLibvirtNode(env);
+  const known = new Set(domainNames(env.kvm));
+  defineAndStart(env.kvm, env.instances.filter((i) => !known.has(i.name)).map((i) => ({ name: i.name, xml: kvmGuestXml(i) })));
+  return env.kvm.uri;
 }

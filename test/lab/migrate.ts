@@ -12,6 +12,9 @@
  *   disk     the instance dir in its disk tree           the instance dir
  *   domain   the libvirt domain, running                 the domain, shut off (domain-left-on-source)
  *
+ * On KVM nodes (`libvirt: 'kvm'`) the domain step is a real live migration between the two
+ * libvirtd (virsh migrate --live --persistent, --undefinesource unless --leave domain, so the
+ * source then says "shut off (migrated)"); with the test driver the definitions are moved.
  * The instance's own namespace (`<prefix>-vmN`, its "guest") does not move: only its veth
  * peer, the tap, changes node namespace, so the instance keeps its MAC and IP.
  */
@@ -22,6 +25,7 @@ import { BRIDGE, plugArgs, vsctl } from './ovs.js';
 import { syncFlows } from './ovs-faults.js';
 import { bgpResync } from './addons.js';
 import { diskAddInstance, instanceDir } from './disks.js';
+import { liveMigrate } from './kvm.js';
 
 export type LeaveStep = 'route' | 'bgp' | 'flows' | 'port' | 'disk' | 'domain';
 export const LEAVE_STEPS: readonly LeaveStep[] = ['route', 'bgp', 'flows', 'port', 'disk', 'domain'];
@@ -52,8 +56,14 @@ export function migrate(src: LabEnv, dst: LabEnv, index: number, opts: { leave?:
   const tied = (src.addonFaults ?? []).filter((r) => r.index === index && !NOT_AN_INSTANCE.has(r.fault));
   if (tied.length) throw new Error(`instance ${index} has the faults ${tied.map((r) => r.fault).join(', ')}; heal it before migrating`);
   for (const step of opts.leave ?? []) if (!isLeaveStep(step)) throw new Error(`unknown step ${JSON.stringify(step)} (want ${LEAVE_STEPS.join(', ')})`);
-  if (!!src.bgp !== !!dst.bgp || !!src.disks !== !!dst.disks) throw new Error(`labs ${src.prefix} and ${dst.prefix} differ in their BGP/disk parts`);
+  if (!!src.bgp !== !!dst.bgp || !!src.disks !== !!dst.disks || !!src.kvm !== !!dst.kvm) {
+    throw new Error(`labs ${src.prefix} and ${dst.prefix} differ in their BGP/disk/libvirt parts`);
+  }
   const leave = new Set(opts.leave ?? []);
+
+  // The guest first, as Nova does (the clean-up steps below are its post-migration): if the
+  // live migration fails, nothing else has moved.
+  if (src.kvm && dst.kvm) liveMigrate(src.kvm, dst.kvm, i.name, { undefineSource: !leave.has('domain') });
 
   // The port: unplugged on the source (os-vif's unplug after the migration), the tap moved, then
   // plugged on the destination with the same external_ids. A netns move resets the device
@@ -83,7 +93,7 @@ export function migrate(src: LabEnv, dst: LabEnv, index: number, opts: { leave?:
   if (src.disks && !leave.has('disk')) rmSync(instanceDir(src.disks, i.uuid), { recursive: true, force: true });
   bgpResync(dst); // announced from the destination first, then withdrawn from the source
   bgpResync(src);
-  saveLab(dst); // lab.json, inventory.yaml and libvirt node.xml: the domain moves (or stays, shut off, with --leave domain)
+  saveLab(dst); // lab.json, inventory.yaml, libvirt: the test driver's domain moves (or stays, shut off, with --leave domain)
   saveLab(src);
   return moved;
 }

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { clusterDown, clusterUp, type Cluster } from '../lab/cluster.js';
 import { migrate } from '../lab/migrate.js';
 import { kvmProcesses, kvmUnavailableReason, virsh, type KvmNode } from '../lab/kvm.js';
-import { labDisplayName } from '../lab/libvirt.js';
+import { labDisplayName, leftDomain } from '../lab/libvirt.js';
+import { heal, injectFault } from '../lab/lab.js';
 import { listNamespaces } from '../lab/netns.js';
 import { pidAlive } from '../lab/procs.js';
 import { requireLab } from '../lab/require.js';
@@ -132,6 +133,12 @@ test('KVM nodes: a real live migration; --leave domain keeps it shut off (migrat
   const routed = lmProbe(['instance-routed', '--config', n2.configFile]);
   assert.equal(routed.code, 0, routed.stdout + routed.stderr);
   assert.match(routed.stdout, /ips=2;/);
+
+  // The injected domain-left-on-source on a KVM node: defined, never started; heal undefines it.
+  injectFault(n2, 9, 'domain-left-on-source');
+  assert.equal(virsh(k2.uri, ['domstate', leftDomain(9).name]).trim(), 'shut off');
+  heal(n2, 9);
+  assert.equal(virsh(k2.uri, ['-q', 'list', '--all', '--name']).includes(leftDomain(9).name), false);
 
   const procs = [...kvmProcesses(k1), ...kvmProcesses(k2)];
   assert.ok(procs.length >= 4, `expected 2 libvirtd + 2 qemu, got ${procs.join(',')}`);

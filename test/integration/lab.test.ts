@@ -9,6 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { heal, injectFault, labDown, labUp, type LabEnv, type LabInstance } from '../lab/lab.js';
 import { listNamespaces, nsArping, nsPing } from '../lab/netns.js';
 import { requireLab } from '../lab/require.js';
+import { leftDomain } from '../lab/libvirt.js';
+import { lmProbe } from '../support/cli.js';
 
 let env: LabEnv | undefined;
 after(() => {
@@ -173,6 +175,20 @@ test('lab node: OVS topology, a healthy instance and the five faults, as the rea
     assert.ok(!ping(e, ok), 'port-error: ping must fail');
     heal(e, ok.index);
     assertHealthy(e, ok);
+  });
+
+  await t.test('domain-left-on-source: a shut-off domain of an instance not here, as virsh and lm-probe see it; heal undefines it', () => {
+    const uri = `test://${e.dir}/libvirt/node.xml`;
+    const gone = leftDomain(4);
+    injectFault(e, 4, 'domain-left-on-source');
+    const state = spawnSync('virsh', ['-c', uri, 'domstate', gone.name], { encoding: 'utf8' });
+    assert.equal(state.stdout.trim(), 'shut off', state.stderr);
+    const inv = lmProbe(['inventory', '--json', '--config', e.configFile]);
+    const doc = JSON.parse(inv.stdout) as { instances: { uuid: string; state: string }[] };
+    assert.deepEqual(doc.instances.filter((x) => x.uuid === gone.uuid).map((x) => x.state), ['shutoff']);
+    assert.ok(!e.instances.some((i) => i.uuid === gone.uuid), 'not a lab instance');
+    heal(e, 4);
+    assert.notEqual(spawnSync('virsh', ['-c', uri, 'domstate', gone.name]).status, 0, 'undefined after heal');
   });
 
   await t.test('labDown stops the OVS daemons and leaves no namespace and no dir', () => {

@@ -17,6 +17,7 @@ import { CURRENT_FILE, labFile, readCurrent, setCurrent } from './files.js';
 import { listNamespaces, sh } from './netns.js';
 import { clusterUp, loadCluster } from './cluster.js';
 import { domainStates } from './kvm.js';
+import { leftDomain } from './libvirt.js';
 import { LEAVE_STEPS, isLeaveStep, migrate, type LeaveStep } from './migrate.js';
 
 const USAGE = `usage: npm run lab -- <command>
@@ -33,7 +34,8 @@ const USAGE = `usage: npm run lab -- <command>
                                     BGP speaker and what the router received, disk tree, every active fault
   fault <index> <kind> [--prefix p] kind: ${LAB_FAULTS.join('|')}
                                     (orphan-bgp N announces 198.18.N.252/32; orphan-disk N adds migrated-away instance N's dir;
-                                     orphan-flows/orphan-port N: flows / an OVS port of gone port N, 1..255)
+                                     orphan-flows/orphan-port N: flows / an OVS port of gone port N, 1..255;
+                                     domain-left-on-source N: gone instance N's domain, shut off)
   heal <index|all> [--prefix p]     every fault tied to that index (or all faults)
   add [--prefix p]                  a new instance appears (inventory.yaml is rewritten)
   down [prefix]                     tear down the current (or named) lab, with all its nodes
@@ -145,7 +147,8 @@ function faultLines(env: LabEnv): string[] {
     const what = r.fault === 'orphan-bgp' ? `${orphanBgpIp(r.index)}/32 announced` : r.fault === 'orphan-disk' ? 'migrated-away instance dir' : (i?.ip ?? '');
     return `  ${r.index}: ${r.fault} (${what})`;
   });
-  const all = [...net, ...orphans, ...addon];
+  const left = (env.leftDomains ?? []).map((n) => `  ${n}: domain-left-on-source (${leftDomain(n).name}, shut off)`);
+  const all = [...net, ...orphans, ...addon, ...left];
   return all.length ? ['active faults:', ...all] : ['active faults: none'];
 }
 

@@ -268,16 +268,16 @@ export function domainStates(n: KvmNode): [string, string][] {
   return names.map((x, k) => [x, states[k] ?? '?']);
 }
 
-/** Define and start guests, in one virsh process (`define f; start n; ...`). */
-export function defineAndStart(n: KvmNode, guests: { name: string; xml: string }[]): void {
-  if (guests.length === 0) return;
+/** Define and start guests (and define `stopped` ones only), in one virsh process (`define f; start n; ...`). */
+export function defineAndStart(n: KvmNode, guests: { name: string; xml: string }[], stopped: { name: string; xml: string }[] = []): void {
   const cmds: string[] = [];
-  for (const g of guests) {
+  for (const g of [...guests, ...stopped]) {
     const file = join(n.dir, `${g.name}.xml`);
     writeFileSync(file, g.xml);
-    cmds.push(`define ${file}`, `start ${g.name}`);
+    cmds.push(`define ${file}`);
+    if (guests.includes(g)) cmds.push(`start ${g.name}`);
   }
-  virsh(n.uri, [cmds.join(' ; ')], 30_000 + 5_000 * guests.length);
+  if (cmds.length) virsh(n.uri, [cmds.join(' ; ')], 30_000 + 5_000 * guests.length);
 }
 
 /**

@@ -30,6 +30,7 @@ import {
 } from './addons.js';
 import type { BgpDaemon, BgpLab } from './bgp.js';
 import type { DiskTree } from './disks.js';
+import { forgetLeftDomain, leftDomain } from './libvirt.js';
 import { kvmUnavailableReason, readLibvirtdRecord, startLibvirtd, stopLibvirtd, waitLibvirtd, type KvmNode } from './kvm.js';
 import type { MigratedAway } from './migrate.js';
 import { isFirewallDriver, FIREWALL_DRIVERS, type FirewallDriver } from './flows.js';
@@ -45,9 +46,11 @@ export const FAULTS: readonly Fault[] = ['no-route', 'drop-icmp', 'dead', 'no-po
 const BUILT_IN_FAULTS: readonly Fault[] = ['no-route', 'drop-icmp', 'dead', 'no-port', 'port-error', 'no-flows'];
 export const isFault = (v: unknown): v is Fault => FAULTS.includes(v as Fault);
 /** Every fault `injectFault` takes: the instance's network fault, an OVS orphan (ovs-faults.ts), or a BGP/disk fault (addons.ts). */
-export type LabFault = Fault | OvsOrphanFault | AddonFault;
-export const LAB_FAULTS: readonly LabFault[] = [...FAULTS, ...OVS_ORPHAN_FAULTS, ...ADDON_FAULTS];
-export const isLabFault = (v: unknown): v is LabFault => isFault(v) || isOvsOrphanFault(v) || isAddonFault(v);
+/** domain-left-on-source N: gone instance N's domain, shut off (libvirt.ts leftDomain); `migrate --leave domain` makes the real one. */
+export type LibvirtFault = 'domain-left-on-source';
+export type LabFault = Fault | OvsOrphanFault | AddonFault | LibvirtFault;
+export const LAB_FAULTS: readonly LabFault[] = [...FAULTS, ...OVS_ORPHAN_FAULTS, ...ADDON_FAULTS, 'domain-left-on-source'];
+export const isLabFault = (v: unknown): v is LabFault => isFault(v) || isOvsOrphanFault(v) || isAddonFault(v) || v === 'domain-left-on-source';
 
 export interface LabInstance {
   index: number;
@@ -105,6 +108,8 @@ export interface LabEnv {
   migratedAway?: MigratedAway[];
   /** The node's own libvirtd, its instances real KVM guests (`libvirt: 'kvm'`); null: libvirt's test driver. */
   kvm?: KvmNode | null;
+  /** Active domain-left-on-source faults (their numbers). */
+  leftDomains?: number[];
 }
 
 export type LibvirtDriver = 'test' | 'kvm';
@@ -388,6 +393,12 @@ export function injectFault(env: LabEnv, index: number, fault: LabFault): void {
     save(env);
     return;
   }
+  if (fault === 'domain-left-on-source') {
+    leftDomain(index); // validates the number
+    if (!(env.leftDomains ??= []).includes(index)) env.leftDomains.push(index);
+    save(env); // defines it (libvirt.ts syncLibvirt)
+    return;
+  }
   if (isOvsOrphanFault(fault)) {
     const orphans = (env.ovsOrphans ??= []);
     if (orphans.some((o) => o.index === index && o.fault === fault)) return;
@@ -440,10 +451,11 @@ export function injectFault(env: LabEnv, index: number, fault: LabFault): void {
  */
 export function heal(env: LabEnv, index: number): void {
   const i = env.instances.find((x) => x.index === index);
-  const numbered = [...(env.addonFaults ?? []), ...(env.ovsOrphans ?? [])];
+  const numbered = [...(env.addonFaults ?? []), ...(env.ovsOrphans ?? []), ...(env.leftDomains ?? []).map((n) => ({ index: n }))];
   if (!i && !numbered.some((r) => r.index === index)) throw new Error(`lab ${env.prefix} has no instance ${index} and no fault with that index`);
   healAddonFaults(env, index);
   healOvsOrphans(env, index);
+  healLeftDomains(env, index);
   if (i) healNetwork(env, i);
   syncFlows(env);
   save(env); // also when `index` only named an orphan
@@ -471,10 +483,18 @@ function healOvsOrphans(env: LabEnv, index: number | 'all'): void {
   env.ovsOrphans = orphans.filter((o) => index !== 'all' && o.index !== index);
 }
 
+/** Undefine the domain-left-on-source domains numbered `index` (all with 'all'). */
+function healLeftDomains(env: LabEnv, index: number | 'all'): void {
+  const left = env.leftDomains ?? [];
+  for (const n of left) if (index === 'all' || n === index) forgetLeftDomain(env, n);
+  env.leftDomains = left.filter((n) => index !== 'all' && n !== index);
+}
+
 /** Heal every instance and clear every BGP/disk fault. */
 export function healAll(env: LabEnv): void {
   healAddonFaults(env, 'all');
   healOvsOrphans(env, 'all');
+  healLeftDomains(env, 'all');
   for (const i of env.instances) if (i.fault) healNetwork(env, i);
   syncFlows(env);
   save(env);

@@ -12,9 +12,24 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LabEnv, LabInstance } from './lab.js';
 import type { MigratedAway } from './migrate.js';
-import { defineAndStart, domainNames, guestXml, type KvmNode } from './kvm.js';
+import { defineAndStart, domainNames, guestXml, virsh, type KvmNode } from './kvm.js';
+import { goneIdentity } from './identity.js';
 
 export type LabDomainState = 'running' | 'paused' | 'shutoff';
+
+/**
+ * The fault domain-left-on-source N: the domain of gone instance N (identity.ts goneIdentity,
+ * the instance orphan-port N names too), still defined here, shut off, as libvirt leaves it when
+ * a migration's source is not undefined. Its name, instance-00ee00NN, is outside the lab's range.
+ */
+export function leftDomain(n: number): LabInstance {
+  const g = goneIdentity(n);
+  const name = `instance-${(0xee0000 + n).toString(16).padStart(8, '0')}`;
+  return { index: n, uuid: g.uuid, name, portId: g.portId, mac: g.mac, tap: g.tap, ip: g.ip, ns: '', fault: null };
+}
+
+/** What of a LabEnv the libvirt side reads. */
+type LibvirtEnv = Pick<LabEnv, 'dir' | 'instances'> & { kvm?: KvmNode | null; migratedAway?: MigratedAway[]; leftDomains?: number[] };
 const RUNSTATE: Record<LabDomainState, number> = { running: 1, paused: 3, shutoff: 5 };
 
 const NOVA_NS = 'http://openstack.org/xmlns/libvirt/nova/1.1';
@@ -86,7 +101,7 @@ ${novaMetadata(i, { name: 'm1.tiny', memoryMiB: 512, diskGiB: 1 })}    </metadat
  * Only env.dir and env.instances are read, so a test can pass a hand-made env.
  */
 export function writeLibvirtNode(
-  env: Pick<LabEnv, 'dir' | 'instances'> & { migratedAway?: MigratedAway[] },
+  env: LibvirtEnv,
   opts: { states?: Record<number, LabDomainState> } = {},
 ): string {
   const dir = join(resolve(env.dir), 'libvirt');
@@ -96,6 +111,7 @@ export function writeLibvirtNode(
   // `migrate --leave domain` (domain-left-on-source): still defined here, shut off. libvirt would
   // say reason "migrated"; the test driver can only say shut off (reason unknown).
   for (const m of env.migratedAway ?? []) if (m.leave.includes('domain')) domains.push(domainXml(env, m.instance, 'shutoff'));
+  for (const n of env.leftDomains ?? []) domains.push(domainXml(env, leftDomain(n), 'shutoff'));
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, `<?xml version="1.0"?>\n<node>\n${domains.join('')}</node>\n`);
   renameSync(tmp, file);
@@ -108,11 +124,18 @@ export const kvmGuestXml = (i: LabInstance): string => guestXml(esc(i.name), i.u
 /**
  * Make libvirt serve the lab's instances: the test driver's node file, or, on a KVM node, define
  * and start a guest for each instance its libvirtd does not know yet (domains that migrated in
- * are already there; those a migration left behind stay, shut off). Returns the URI.
+ * are already there; those a migration left behind stay, shut off) and define (not start) the
+ * domain-left-on-source ones. Returns the URI.
  */
-export function syncLibvirt(env: Pick<LabEnv, 'dir' | 'instances'> & { kvm?: KvmNode | null; migratedAway?: MigratedAway[] }): string {
+export function syncLibvirt(env: LibvirtEnv): string {
   if (!env.kvm) return writeLibvirtNode(env);
   const known = new Set(domainNames(env.kvm));
-  defineAndStart(env.kvm, env.instances.filter((i) => !known.has(i.name)).map((i) => ({ name: i.name, xml: kvmGuestXml(i) })));
+  const missing = (list: LabInstance[]) => list.filter((i) => !known.has(i.name)).map((i) => ({ name: i.name, xml: kvmGuestXml(i) }));
+  defineAndStart(env.kvm, missing(env.instances), missing((env.leftDomains ?? []).map(leftDomain)));
   return env.kvm.uri;
+}
+
+/** Heal domain-left-on-source N on a KVM node: undefine it (the test driver's file is just rewritten). */
+export function forgetLeftDomain(env: LibvirtEnv, n: number): void {
+  if (env.kvm) virsh(env.kvm.uri, ['undefine', leftDomain(n).name]);
 }

@@ -17,11 +17,13 @@ import { CURRENT_FILE, labFile, readCurrent, setCurrent } from './files.js';
 import { listNamespaces, sh } from './netns.js';
 import { clusterUp, loadCluster } from './cluster.js';
 import { LEAVE_STEPS, isLeaveStep, migrate, type LeaveStep } from './migrate.js';
+import { monitoringStatusLines } from './monitoring.js';
 
 const USAGE = `usage: npm run lab -- <command>
   up [N] [--faults 2:no-route,3:drop-icmp] [--firewall ${FIREWALL_DRIVERS.join('|')}] [--bgp ${BGP_DAEMONS.join('|')}] [--disks] [--prefix lmpXXXX]
                                     create a lab (default 6 instances); prints its lab.json path
   up [N] --nodes 2 [...]            two nodes: the instances (and faults) on node 1, node 2 (lab <prefix>n2) empty
+  up [...] --monitoring             also one monitoring namespace <prefix>-mon (nagios4, nsca, icinga2 API) for all nodes
   migrate <index> [--leave ${LEAVE_STEPS.join('|')}[,...]] [--prefix p]
                                     move an instance from node 1 to node 2 like a live migration; --leave
                                     skips that clean-up step on node 1, so its leftover stays there
@@ -43,7 +45,7 @@ function parse(argv: string[]): { pos: string[]; opt: Record<string, string | tr
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     if (!a.startsWith('--')) pos.push(a);
-    else if (a === '--all' || a === '--disks') opt[a.slice(2)] = true;
+    else if (a === '--all' || a === '--disks' || a === '--monitoring') opt[a.slice(2)] = true;
     else if (k + 1 < argv.length) opt[a.slice(2)] = argv[++k];
     else throw new Error(`${a} needs a value`);
   }
@@ -179,6 +181,7 @@ function status(env: LabEnv): void {
     ...(alive(ovsVswitchd) ? flowLines(env) : []),
     ...bgpLines(env),
     ...diskLines(env),
+    ...monitoringStatusLines(env),
     ...faultLines(env),
     ...(env.migratedAway ?? []).map((m) => `migrated away: ${m.instance.index} (${m.instance.ip}) to lab ${m.to}; left here: ${m.leave.join(', ') || 'nothing'}`),
     'instances:',
@@ -201,7 +204,7 @@ function main(argv: string[]): void {
       const firewall = str(opt.firewall);
       if (firewall !== undefined && !isFirewallDriver(firewall)) throw new Error(`--firewall must be one of ${FIREWALL_DRIVERS.join(', ')}`);
       const nodes = str(opt.nodes) === undefined ? 1 : index(str(opt.nodes));
-      const cluster = clusterUp({ instances: n, faults: parseFaults(str(opt.faults) ?? ''), prefix: str(opt.prefix), persist: true, bgp, disks: opt.disks === true, firewall, nodes });
+      const cluster = clusterUp({ instances: n, faults: parseFaults(str(opt.faults) ?? ''), prefix: str(opt.prefix), persist: true, bgp, disks: opt.disks === true, firewall, nodes, monitoring: opt.monitoring === true });
       const env = cluster.nodes[0];
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const previous = readCurrent();

@@ -11,6 +11,7 @@
 import { labDown, labUp, loadLab, saveLab, type LabEnv, type LabUpOptions } from './lab.js';
 import { assertPrefix, readCurrent } from './files.js';
 import { uniquePrefix } from './netns.js';
+import { labMonitoringUp } from './monitoring.js';
 
 export interface Cluster {
   /** Node 1's prefix, which names the cluster. */
@@ -36,7 +37,7 @@ export function clusterUp(opts: ClusterUpOptions): Cluster {
   if (count !== 1 && count !== 2) throw new Error(`nodes must be 1 or 2, got ${count}`);
   const prefix = assertPrefix(opts.prefix ?? uniquePrefix());
   if (count === 2) assertPrefix(nodePrefix(prefix, 2)); // before anything exists
-  const node1 = labUp({ ...opts, prefix });
+  const node1 = labUp({ ...opts, prefix, monitoring: opts.monitoring && count === 1 }); // two nodes: one for both, below
   if (count === 1) return { prefix, nodes: [node1] };
   try {
     const node2 = labUp({
@@ -45,6 +46,11 @@ export function clusterUp(opts: ClusterUpOptions): Cluster {
     });
     node1.otherNodes = [node2.prefix];
     saveLab(node1);
+    if (opts.monitoring) {
+      labMonitoringUp([node1, node2]); // one monitoring namespace for both nodes, owned by node 1 (MONITORING.md)
+      saveLab(node1);
+      saveLab(node2);
+    }
     return { prefix, nodes: [node1, node2] };
   } catch (err) {
     labDown(prefix);

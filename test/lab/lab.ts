@@ -30,6 +30,7 @@ import {
 } from './addons.js';
 import type { BgpDaemon, BgpLab } from './bgp.js';
 import type { DiskTree } from './disks.js';
+import { labMonitoringDown, labMonitoringUp, type MonitoringLab } from './monitoring.js';
 import type { MigratedAway } from './migrate.js';
 import { isFirewallDriver, FIREWALL_DRIVERS, type FirewallDriver } from './flows.js';
 import {
@@ -102,6 +103,8 @@ export interface LabEnv {
   otherNodes?: string[];
   /** Instances migrated away from this node, with the leftovers each one left here (migrate.ts). */
   migratedAway?: MigratedAway[];
+  /** The monitoring namespace this node sends to (labUp's `monitoring`; MONITORING.md); its `prefix` owns it. */
+  monitoring?: MonitoringLab | null;
 }
 
 export interface LabUpOptions {
@@ -119,6 +122,8 @@ export interface LabUpOptions {
   persist?: boolean;
   /** config.yaml's `host` (cluster.ts names node 2 `<cluster prefix>-node2`). Default `<prefix>-node1`. */
   host?: string;
+  /** A monitoring namespace (nagios4, nsca, icinga2) this node sends to (MONITORING.md). */
+  monitoring?: boolean;
 }
 
 const ECHO_IGNORE = 'net.ipv4.icmp_echo_ignore_all';
@@ -276,6 +281,7 @@ export function labUp(opts: LabUpOptions): LabEnv {
     createInstances(env, env.instances, [env.linkPort]);
     syncFlows(env);
     addonsUp(env, { bgp: opts.bgp, disks: opts.disks });
+    if (opts.monitoring) labMonitoringUp([env]);
     for (const [k, f] of Object.entries(faults)) if (!BUILT_IN_FAULTS.includes(f as Fault)) injectFault(env, Number(k), f);
     writeLabFiles(env, opts.persist ? null : process.pid);
     writeConfig(env);
@@ -334,6 +340,7 @@ export function labDown(env: LabEnv | string): void {
   for (const other of typeof env === 'string' ? recordedOtherNodes(prefix) : (env.otherNodes ?? [])) labDown(other);
   // The daemons first: a namespace lives on while a process is inside it.
   addonsDown(labDir(prefix), typeof env === 'string' ? recordedBgp(prefix) : env.bgp);
+  labMonitoringDown(prefix, labDir(prefix), typeof env === 'string' ? null : env.monitoring);
   stopOvs(labDir(prefix), typeof env === 'string' ? recordedPids(prefix) : env.ovsPids);
   const mine = () => listNamespaces().filter((ns) => ns.startsWith(`${prefix}-`));
   deleteNamespaces(mine());
@@ -488,6 +495,7 @@ export function sweep(match: string = LAB_PREFIX): string[] {
   for (const prefix of new Set([...namespaces.map(ownerOf), ...dirs])) {
     if (!PREFIX_RE.test(prefix)) continue;
     addonsDown(labDir(prefix), recordedBgp(prefix));
+    labMonitoringDown(prefix, labDir(prefix));
     stopOvs(labDir(prefix), recordedPids(prefix));
   }
   deleteNamespaces(namespaces);

@@ -117,7 +117,6 @@ function mustRun(cmd: string, args: string[], opts: { input?: string; timeout?: 
   return r.stdout;
 }
 
-/** Any live process in process group `pgid`? (The daemons' workers stay in the group we started.) */
 /** The binaries needed; null when all are there. */
 export function monitoringUnavailableReason(): string | null {
   const need = [NAGIOS_BIN, 'nsca', 'send_nsca', 'icinga2', 'curl'];

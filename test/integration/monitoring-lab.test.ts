@@ -1,30 +1,29 @@
 /**
- * The lab's monitoring namespace (test/lab/monitoring.ts): nagios4 + nsca + icinga2 in
- * `<prefix>-mon`, fed with passive results from a peer namespace standing in for the node.
+ * The lab's monitoring namespace (test/lab/monitoring.ts, MONITORING.md): nagios4 + nsca + icinga2
+ * in `<prefix>-mon`, brought up with a 2-node cluster (`monitoring: true`), one for both nodes,
+ * each node sending passive results from its node namespace as its own host.
  *
  * LMP_MON_FIXTURES=<dir> also records the daemons' real answers into <dir> (that is how
  * test/fixtures/monitoring/ was made; its README.md is written by hand).
  */
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  icingaApi, icingaServiceState, icingaSubmit, monitoringDown, monitoringProcesses, monitoringUnavailableReason, monitoringUp,
-  nagiosServiceState, nagiosSubmit, sendNsca, statusDatBlock, waitNagiosResult, type MonitoringLab,
+  icingaApi, icingaServiceState, icingaSubmit, monitoringEnvFile, monitoringProcesses, monitoringUnavailableReason,
+  nagiosServiceState, nagiosSubmit, readMonitoringRecord, sendNsca, statusDatBlock, waitNagiosResult, type MonitoringLab,
 } from '../lab/monitoring.js';
+import { clusterDown, clusterUp, type Cluster } from '../lab/cluster.js';
+import { readLabRecord, readCurrent, setCurrent } from '../lab/files.js';
 import { pidAlive } from '../lab/procs.js';
-import { deleteNamespaces, ipBatch, listNamespaces, nsExec, uniquePrefix } from '../lab/netns.js';
+import { listNamespaces, nsExec, nsPing, uniquePrefix } from '../lab/netns.js';
 import { requireLab } from '../lab/require.js';
 
-let m: MonitoringLab | undefined;
-let peerNs: string | undefined;
-let labDir: string | undefined;
+let c: Cluster | undefined;
 after(() => {
-  // Also on failure; all idempotent.
-  if (m) monitoringDown(m);
-  if (peerNs) deleteNamespaces([peerNs]);
-  if (labDir) rmSync(labDir, { recursive: true, force: true });
+  if (c) clusterDown(c); // also on failure; idempotent
 });
 
 function requireMonitoring(t: TestContext): boolean {
@@ -44,26 +43,57 @@ function fixture(name: string, text: string): void {
 
 const now = (): number => Math.floor(Date.now() / 1000);
 
-test('monitoring namespace: nagios4, nsca and icinga2 take passive results from the peer namespace', { timeout: 90_000 }, async (t) => {
+/** Packets sent out of a namespace's interface (proves which namespace a result left from). */
+function txPackets(ns: string, dev: string): number {
+  const [link] = JSON.parse(nsExec(ns, 'ip', ['-j', '-s', 'link', 'show', 'dev', dev])) as { stats64: { tx: { packets: number } } }[];
+  return link.stats64.tx.packets;
+}
+
+/** Nothing of the cluster or its monitoring namespace is left: no namespace, process or dir. */
+function assertGone(prefix: string, m: MonitoringLab): void {
+  for (const pid of [m.nagios.pid, m.nsca.pid, m.icinga.pid]) assert.equal(pidAlive(pid), false, `pid ${pid} still alive`);
+  assert.deepEqual(monitoringProcesses(m), []);
+  assert.deepEqual(listNamespaces().filter((ns) => ns.startsWith(prefix)), []);
+  for (const d of [`/tmp/${prefix}`, `/tmp/${prefix}n2`]) assert.equal(existsSync(d), false, `${d} left`);
+}
+
+test('2-node cluster with monitoring: one monitoring namespace takes passive results from both nodes', { timeout: 180_000 }, async (t) => {
   if (!requireLab(t) || !requireMonitoring(t)) return;
   const prefix = uniquePrefix();
-  labDir = `/tmp/${prefix}`;
-  mkdirSync(labDir, { mode: 0o755 });
-  peerNs = `${prefix}-node`;
-  ipBatch([`netns add ${peerNs}`]);
-  ipBatch(['link set lo up'], peerNs);
+  c = clusterUp({ instances: 1, nodes: 2, prefix, monitoring: true, libvirt: 'test' }); // no need for KVM guests here
+  const [node1, node2] = c.nodes;
+  const lab = node1.monitoring!;
+  assert.ok(lab, 'node 1 has the monitoring namespace');
+  t.diagnostic(`monitoring up in ${lab.timings.totalMs} ms (${JSON.stringify(lab.timings)}); ${lab.nagios.version}, ${lab.nsca.version}, ${lab.icinga.version}`);
+  const host = `${prefix}-node1`;
+  const host2 = `${prefix}-node2`;
 
-  const lab = (m = monitoringUp({ prefix, dir: labDir, peerNs }));
-  t.diagnostic(`up in ${lab.timings.totalMs} ms (${JSON.stringify(lab.timings)}); ${lab.nagios.version}, ${lab.nsca.version}, ${lab.icinga.version}`);
-  const host = lab.host;
+  await t.test('recorded: both lab.json, mon/monitoring.json, each node\'s monitoring.env', () => {
+    assert.equal(lab.ns, `${prefix}-mon`);
+    assert.deepEqual(lab.peers.map((p) => [p.host, p.ns]), [[host, node1.nodeNs], [host2, node2.nodeNs]]);
+    for (const n of c!.nodes) assert.deepEqual(readLabRecord(n.prefix)?.monitoring, lab, `${n.prefix}/lab.json`);
+    assert.deepEqual(readMonitoringRecord(node1.dir), lab);
+    assert.equal(readMonitoringRecord(node2.dir), null, 'node 2 only points at node 1\'s');
+    // The env file really says where to send: source it and send with it (from node 2).
+    const since = now();
+    const sent = spawnSync('sh', ['-c', `. ${monitoringEnvFile(node2)}; printf '%s\\tovs-ports\\t0\\tOK: env file\\n' "$LMP_MON_HOST" | ip netns exec "$LMP_MON_NETNS" send_nsca -H "$LMP_MON_ADDR" -p "$LMP_NSCA_PORT" -c "$LMP_NSCA_CONFIG" -to 5`], { encoding: 'utf8' });
+    assert.equal(sent.status, 0, sent.stderr);
+    assert.equal(waitNagiosResult(lab, host2, 'ovs-ports', since)?.output, 'OK: env file');
+  });
 
-  await t.test('topology: a /31 veth to the peer, daemons on the mon address only', () => {
+  await t.test('topology: a /31 veth per node, the daemons on the one service address only, no path between the nodes', () => {
     assert.ok(listNamespaces().includes(lab.ns));
-    const peerAddrs = nsExec(peerNs!, 'ip', ['-j', '-4', 'addr', 'show', 'dev', lab.peerIface]);
-    assert.match(peerAddrs, /"local":"198\.18\.254\.0","prefixlen":31/);
+    for (const [n, p, addr] of [[node1, lab.peers[0], '198.18.254.0'], [node2, lab.peers[1], '198.18.254.2']] as const) {
+      assert.equal(p.ns, n.nodeNs);
+      assert.match(nsExec(n.nodeNs, 'ip', ['-j', '-4', 'addr', 'show', 'dev', p.iface]), new RegExp(`"local":"${addr.replace(/\./g, '\\.')}","prefixlen":31`));
+      assert.ok(nsPing(n.nodeNs, lab.addr), `${n.nodeNs} reaches ${lab.addr}`);
+    }
+    assert.equal(nsPing(node1.nodeNs, lab.peers[1].addr), false, 'the mon namespace does not forward between the nodes');
     const listeners = nsExec(lab.ns, 'ss', ['-Htln']).trim().split('\n').map((l) => l.trim().split(/\s+/)[3]).sort();
     assert.deepEqual(listeners, [`${lab.addr}:5665`, `${lab.addr}:5667`]);
-    for (const s of lab.services) assert.equal(nagiosServiceState(lab, host, s)?.lastCheck, 0, `${s} starts unchecked`);
+    for (const h of [host, host2]) for (const s of lab.services.filter((x) => x !== 'ovs-ports')) {
+      assert.equal(nagiosServiceState(lab, h, s)?.lastCheck, 0, `${h} ${s} starts unchecked`);
+    }
   });
 
   await t.test('nagios4: PROCESS_SERVICE_CHECK_RESULT on the command file shows in status.dat', () => {
@@ -77,18 +107,22 @@ test('monitoring namespace: nagios4, nsca and icinga2 take passive results from 
     fixture('status.dat.command-file.ovs-ports.txt', statusDatBlock(lab, host, 'ovs-ports') ?? '');
   });
 
-  await t.test('nsca: send_nsca from the peer namespace lands in status.dat', () => {
-    const since = now();
-    const r = sendNsca(lab, { host, service: 'instance-routed', state: 1, output: 'WARNING: 1/3 instances not routed|routed=2;;;0;3' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /1 data packet\(s\) sent to host successfully/);
-    fixture('send_nsca.right-password.txt', `$ printf '%s\\t%s\\t%s\\t%s\\n' ${host} instance-routed 1 'WARNING: 1/3 instances not routed|routed=2;;;0;3' | ${r.argv.join(' ')}\n${r.stdout}${r.stderr}[exit status ${r.status}]\n`);
-    const s = waitNagiosResult(lab, host, 'instance-routed', since);
-    assert.ok(s, 'nsca result in status.dat');
-    assert.equal(s.state, 1);
-    assert.equal(s.output, 'WARNING: 1/3 instances not routed');
-    assert.equal(s.perfdata, 'routed=2;;;0;3');
-    fixture('status.dat.nsca.instance-routed.txt', statusDatBlock(lab, host, 'instance-routed') ?? '');
+  await t.test('nsca: send_nsca from each node\'s namespace lands in status.dat under its host', () => {
+    for (const [h, p] of [[host, lab.peers[0]], [host2, lab.peers[1]]] as const) {
+      const since = now();
+      const tx = txPackets(p.ns, p.iface);
+      const r = sendNsca(lab, { host: h, service: 'instance-routed', state: 1, output: `WARNING: 1/3 instances not routed on ${h}|routed=2;;;0;3` });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /1 data packet\(s\) sent to host successfully/);
+      assert.ok(txPackets(p.ns, p.iface) > tx, `sent out of ${p.ns} ${p.iface}`);
+      if (h === host) fixture('send_nsca.right-password.txt', `$ printf '%s\\t%s\\t%s\\t%s\\n' ${h} instance-routed 1 'WARNING: 1/3 instances not routed on ${h}|routed=2;;;0;3' | ${r.argv.join(' ')}\n${r.stdout}${r.stderr}[exit status ${r.status}]\n`);
+      const s = waitNagiosResult(lab, h, 'instance-routed', since);
+      assert.ok(s, `nsca result of ${h} in status.dat`);
+      assert.equal(s.state, 1);
+      assert.equal(s.output, `WARNING: 1/3 instances not routed on ${h}`);
+      assert.equal(s.perfdata, 'routed=2;;;0;3');
+      if (h === host) fixture('status.dat.nsca.instance-routed.txt', statusDatBlock(lab, h, 'instance-routed') ?? '');
+    }
   });
 
   await t.test('nsca: a WRONG password still exits 0, and the result is silently dropped', () => {
@@ -107,33 +141,35 @@ test('monitoring namespace: nagios4, nsca and icinga2 take passive results from 
     assert.deepEqual(nagiosServiceState(lab, host, 'openflow-rules'), before, 'the wrong-password result changed nothing');
   });
 
-  await t.test('icinga2: POST /v1/actions/process-check-result from the peer namespace changes the service state', async () => {
-    const before = icingaServiceState(lab, host, 'orphaned-disks');
-    assert.ok(before);
-    assert.equal(before.state, 3, 'a never-checked service is UNKNOWN in icinga2 (it is OK/PENDING in nagios status.dat)');
-    assert.ok(before.lastCheck <= 0, `never checked: last_check ${before.lastCheck}`);
-    const r = icingaSubmit(lab, host, 'orphaned-disks', { state: 2, output: 'CRITICAL: 1 orphaned disk', perfdata: ['orphaned=1;;1;0'] });
-    assert.equal(r.code, 200, r.raw);
-    assert.match(r.raw, /Successfully processed check result/);
-    fixture('icinga2.process-check-result.json', `${r.raw}\n`);
-    // The answer comes after the result is processed; poll briefly anyway, so a loaded machine cannot flake this.
-    let after = icingaServiceState(lab, host, 'orphaned-disks');
-    for (let i = 0; i < 50 && after?.state !== 2; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      after = icingaServiceState(lab, host, 'orphaned-disks');
-    }
-    assert.ok(after);
-    assert.equal(after.state, 2);
-    assert.equal(after.output, 'CRITICAL: 1 orphaned disk');
-    assert.match(after.perfdata, /orphaned/);
-    assert.ok(after.lastCheck >= now() - 60);
-    if (fixtureDir) {
-      const name = encodeURIComponent(`${host}!orphaned-disks`);
-      fixture('icinga2.objects-services.orphaned-disks.json', `${icingaApi(lab, 'GET', `/v1/objects/services/${name}`).raw}\n`);
-      fixture(
-        'icinga2.objects-services.attrs.json',
-        `${icingaApi(lab, 'GET', `/v1/objects/services?attrs=state&attrs=last_check&attrs=last_check_result`).raw}\n`,
-      );
+  await t.test('icinga2: POST /v1/actions/process-check-result from each node\'s namespace changes its host\'s service state', async () => {
+    for (const h of [host, host2]) {
+      const before = icingaServiceState(lab, h, 'orphaned-disks');
+      assert.ok(before);
+      assert.equal(before.state, 3, 'a never-checked service is UNKNOWN in icinga2 (it is OK/PENDING in nagios status.dat)');
+      assert.ok(before.lastCheck <= 0, `never checked: last_check ${before.lastCheck}`);
+      const r = icingaSubmit(lab, h, 'orphaned-disks', { state: 2, output: `CRITICAL: 1 orphaned disk on ${h}`, perfdata: ['orphaned=1;;1;0'] });
+      assert.equal(r.code, 200, r.raw);
+      assert.match(r.raw, /Successfully processed check result/);
+      if (h === host) fixture('icinga2.process-check-result.json', `${r.raw}\n`);
+      // The answer comes after the result is processed; poll briefly anyway, so a loaded machine cannot flake this.
+      let after = icingaServiceState(lab, h, 'orphaned-disks');
+      for (let i = 0; i < 50 && after?.state !== 2; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = icingaServiceState(lab, h, 'orphaned-disks');
+      }
+      assert.ok(after);
+      assert.equal(after.state, 2);
+      assert.equal(after.output, `CRITICAL: 1 orphaned disk on ${h}`);
+      assert.match(after.perfdata, /orphaned/);
+      assert.ok(after.lastCheck >= now() - 60);
+      if (fixtureDir && h === host) {
+        const name = encodeURIComponent(`${host}!orphaned-disks`);
+        fixture('icinga2.objects-services.orphaned-disks.json', `${icingaApi(lab, 'GET', `/v1/objects/services/${name}`).raw}\n`);
+        fixture(
+          'icinga2.objects-services.attrs.json',
+          `${icingaApi(lab, 'GET', `/v1/objects/services?attrs=state&attrs=last_check&attrs=last_check_result`).raw}\n`,
+        );
+      }
     }
   });
 
@@ -151,16 +187,38 @@ test('monitoring namespace: nagios4, nsca and icinga2 take passive results from 
     fixture('icinga2.process-check-result.unknown-service.by-name.txt', `HTTP ${byName.code}\n${byName.raw}\n`);
   });
 
-  await t.test('monitoringDown leaves no process, namespace, veth or file', () => {
-    const pids = [lab.nagios.pid, lab.nsca.pid, lab.icinga.pid];
-    assert.ok(pids.every(pidAlive));
-    monitoringDown(lab);
-    m = undefined;
-    for (const pid of pids) assert.equal(pidAlive(pid), false, `pid ${pid} still alive`);
-    assert.deepEqual(monitoringProcesses(lab), []);
-    assert.equal(listNamespaces().includes(lab.ns), false);
-    assert.equal(existsSync(lab.dir), false);
-    assert.doesNotMatch(nsExec(peerNs!, 'ip', ['-o', 'link']), new RegExp(lab.peerIface));
-    monitoringDown(lab); // idempotent
+  await t.test('labDown (by prefix, from lab.json and the record) leaves no namespace, process or dir', () => {
+    assert.ok([lab.nagios.pid, lab.nsca.pid, lab.icinga.pid].every(pidAlive));
+    clusterDown(prefix);
+    c = undefined;
+    assertGone(prefix, lab);
   });
+});
+
+test('CLI: up --nodes 2 --monitoring, status shows it, down removes it', { timeout: 180_000 }, (t) => {
+  if (!requireLab(t) || !requireMonitoring(t)) return;
+  const prefix = uniquePrefix();
+  const previous = readCurrent(); // `up` makes this lab the CLI's current one; restored below
+  const cli = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [new URL('../lab/cli.js', import.meta.url).pathname, ...args], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, `lab ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  let m: MonitoringLab | null = null;
+  try {
+    cli('up', '1', '--nodes', '2', '--monitoring', '--libvirt', 'test', '--prefix', prefix);
+    m = readMonitoringRecord(`/tmp/${prefix}`);
+    assert.ok(m && [m.nagios.pid, m.nsca.pid, m.icinga.pid].every(pidAlive), 'the daemons outlive `up`');
+    const out = cli('status', prefix);
+    assert.match(out, /nsca 198\.18\.254\.254:5667 /);
+    assert.match(out, /icinga2 API https:\/\/198\.18\.254\.254:5665 /);
+    assert.match(out, new RegExp(`status\\.dat /tmp/${prefix}/mon/nagios/status\\.dat`));
+    assert.match(out, new RegExp(`this node: host ${prefix}-node2 sends from ${prefix}n2-node to-mon 198\\.18\\.254\\.2/31`));
+    assert.doesNotMatch(out, /NOT RUNNING/);
+  } finally {
+    cli('down', prefix);
+    setCurrent(previous);
+  }
+  assert.ok(m);
+  assertGone(prefix, m);
 });

@@ -19,6 +19,7 @@ import { clusterUp, loadCluster } from './cluster.js';
 import { domainStates } from './kvm.js';
 import { leftDomain } from './libvirt.js';
 import { LEAVE_STEPS, isLeaveStep, migrate, type LeaveStep } from './migrate.js';
+import { monitoringStatusLines } from './monitoring.js';
 
 const USAGE = `usage: npm run lab -- <command>
   up [N] [--faults 2:no-route,3:drop-icmp] [--firewall ${FIREWALL_DRIVERS.join('|')}] [--bgp ${BGP_DAEMONS.join('|')}] [--disks] [--prefix lmpXXXX]
@@ -26,6 +27,7 @@ const USAGE = `usage: npm run lab -- <command>
   up [N] --nodes 2 [...]            two nodes: the instances (and faults) on node 1, node 2 (lab <prefix>n2) empty
   up ... --libvirt ${LIBVIRT_DRIVERS.join('|')}|auto      libvirt's test driver, or a libvirtd per node with real KVM guests
                                     (default: auto with --nodes 2, KVM where /dev/kvm works; test with one node)
+  up [...] --monitoring             also one monitoring namespace <prefix>-mon (nagios4, nsca, icinga2 API) for all nodes
   migrate <index> [--leave ${LEAVE_STEPS.join('|')}[,...]] [--prefix p]
                                     move an instance from node 1 to node 2 like a live migration (on KVM
                                     nodes, a real one); --leave
@@ -49,7 +51,7 @@ function parse(argv: string[]): { pos: string[]; opt: Record<string, string | tr
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     if (!a.startsWith('--')) pos.push(a);
-    else if (a === '--all' || a === '--disks') opt[a.slice(2)] = true;
+    else if (a === '--all' || a === '--disks' || a === '--monitoring') opt[a.slice(2)] = true;
     else if (k + 1 < argv.length) opt[a.slice(2)] = argv[++k];
     else throw new Error(`${a} needs a value`);
   }
@@ -201,6 +203,7 @@ function status(env: LabEnv): void {
     ...libvirtLines(env),
     ...bgpLines(env),
     ...diskLines(env),
+    ...monitoringStatusLines(env),
     ...faultLines(env),
     ...(env.migratedAway ?? []).map((m) => `migrated away: ${m.instance.index} (${m.instance.ip}) to lab ${m.to}; left here: ${m.leave.join(', ') || 'nothing'}`),
     'instances:',
@@ -227,7 +230,7 @@ function main(argv: string[]): void {
       if (libvirt !== undefined && libvirt !== 'auto' && !LIBVIRT_DRIVERS.includes(libvirt as never)) throw new Error(`--libvirt must be one of ${LIBVIRT_DRIVERS.join(', ')}, auto`);
       const cluster = clusterUp({
         instances: n, faults: parseFaults(str(opt.faults) ?? ''), prefix: str(opt.prefix), persist: true, bgp, disks: opt.disks === true, firewall, nodes,
-        libvirt: libvirt as LibvirtDriver | 'auto' | undefined,
+        libvirt: libvirt as LibvirtDriver | 'auto' | undefined, monitoring: opt.monitoring === true,
       });
       const env = cluster.nodes[0];
       const ms = Number(process.hrtime.bigint() - started) / 1e6;

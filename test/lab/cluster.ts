@@ -18,6 +18,7 @@ import { labDown, labUp, loadLab, saveLab, type LabEnv, type LabUpOptions, type 
 import { assertPrefix, readCurrent } from './files.js';
 import { ipBatch, uniquePrefix } from './netns.js';
 import { kvmUnavailableReason } from './kvm.js';
+import { labMonitoringUp } from './monitoring.js';
 
 export interface Cluster {
   /** Node 1's prefix, which names the cluster. */
@@ -64,7 +65,7 @@ export function clusterUp(opts: ClusterUpOptions): Cluster {
   const prefix = assertPrefix(opts.prefix ?? uniquePrefix());
   if (count === 2) assertPrefix(nodePrefix(prefix, 2)); // before anything exists
   const libvirt = clusterLibvirt(opts);
-  const node1 = labUp({ ...opts, prefix, libvirt });
+  const node1 = labUp({ ...opts, prefix, libvirt, monitoring: opts.monitoring && count === 1 }); // two nodes: one for both, below
   if (count === 1) return { prefix, nodes: [node1] };
   try {
     const node2 = labUp({
@@ -74,6 +75,8 @@ export function clusterUp(opts: ClusterUpOptions): Cluster {
     });
     node1.otherNodes = [node2.prefix];
     if (libvirt === 'kvm') linkForMigration(node1, node2);
+    // One monitoring namespace for both nodes, owned by node 1 (MONITORING.md).
+    if (opts.monitoring) labMonitoringUp([node1, node2]);
     saveLab(node1);
     saveLab(node2);
     return { prefix, nodes: [node1, node2] };

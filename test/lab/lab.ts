@@ -32,6 +32,7 @@ import type { BgpDaemon, BgpLab } from './bgp.js';
 import type { DiskTree } from './disks.js';
 import { forgetLeftDomain, leftDomain } from './libvirt.js';
 import { kvmUnavailableReason, readLibvirtdRecord, startLibvirtd, stopLibvirtd, waitLibvirtd, type KvmNode } from './kvm.js';
+import { labMonitoringDown, labMonitoringUp, type MonitoringLab } from './monitoring.js';
 import type { MigratedAway } from './migrate.js';
 import { isFirewallDriver, FIREWALL_DRIVERS, type FirewallDriver } from './flows.js';
 import {
@@ -110,6 +111,8 @@ export interface LabEnv {
   kvm?: KvmNode | null;
   /** Active domain-left-on-source faults (their numbers). */
   leftDomains?: number[];
+  /** The monitoring namespace this node sends to (labUp's `monitoring`; MONITORING.md); its `prefix` owns it. */
+  monitoring?: MonitoringLab | null;
 }
 
 export type LibvirtDriver = 'test' | 'kvm';
@@ -136,6 +139,8 @@ export interface LabUpOptions {
   libvirt?: LibvirtDriver;
   /** KVM: another node's libvirtd dir to copy the qemu capabilities cache from (cluster.ts). */
   kvmCapsFrom?: string;
+  /** A monitoring namespace (nagios4, nsca, icinga2) this node sends to (MONITORING.md). */
+  monitoring?: boolean;
 }
 
 const ECHO_IGNORE = 'net.ipv4.icmp_echo_ignore_all';
@@ -305,6 +310,7 @@ export function labUp(opts: LabUpOptions): LabEnv {
     syncFlows(env);
     addonsUp(env, { bgp: opts.bgp, disks: opts.disks });
     if (env.kvm) waitLibvirtd(env.kvm); // before the first save defines the guests
+    if (opts.monitoring) labMonitoringUp([env]);
     for (const [k, f] of Object.entries(faults)) if (!BUILT_IN_FAULTS.includes(f as Fault)) injectFault(env, Number(k), f);
     writeLabFiles(env, opts.persist ? null : process.pid);
     writeConfig(env);
@@ -374,6 +380,7 @@ export function labDown(env: LabEnv | string): void {
   addonsDown(labDir(prefix), typeof env === 'string' ? recordedBgp(prefix) : env.bgp);
   const kvm = typeof env === 'string' ? recordedLibvirtd(prefix) : (env.kvm ?? recordedLibvirtd(prefix));
   if (kvm) stopLibvirtd(kvm);
+  labMonitoringDown(prefix, labDir(prefix), typeof env === 'string' ? null : env.monitoring);
   stopOvs(labDir(prefix), typeof env === 'string' ? recordedPids(prefix) : env.ovsPids);
   const mine = () => listNamespaces().filter((ns) => ns.startsWith(`${prefix}-`));
   deleteNamespaces(mine());
@@ -545,6 +552,7 @@ export function sweep(match: string = LAB_PREFIX): string[] {
     addonsDown(labDir(prefix), recordedBgp(prefix));
     const kvm = recordedLibvirtd(prefix);
     if (kvm) stopLibvirtd(kvm);
+    labMonitoringDown(prefix, labDir(prefix));
     stopOvs(labDir(prefix), recordedPids(prefix));
   }
   deleteNamespaces(namespaces);

@@ -1,12 +1,14 @@
 /**
  * The lab's monitoring namespace: the receivers lm-probe's passive check results go to.
  * nagios4 (external command file + status.dat), nsca in front of it, and icinga2 with its REST
- * API, all in `<prefix>-mon`, reachable from one peer namespace (the one the results come from)
- * over a veth with a /31:
+ * API, all in `<prefix>-mon`, reachable from each peer namespace (a lab node's node namespace,
+ * where results are sent from) over its own veth with a /31; the daemons listen on one service
+ * address on the mon namespace's lo, routed via each /31, so every node sends to the same address:
  *
- *   <peerNs>  to-mon 198.18.254.0/31  ── veth ──  <prefix>-mon  eth0 198.18.254.1/31
- *                                                   nsca    198.18.254.1:5667 → nagios command file
- *                                                   icinga2 198.18.254.1:5665 (API, TLS)
+ *   <peer 1>  to-mon 198.18.254.0/31 ── veth ── to-node1 198.18.254.1/31 ┐ <prefix>-mon
+ *   <peer 2>  to-mon 198.18.254.2/31 ── veth ── to-node2 198.18.254.3/31 ┘  lo 198.18.254.254/32:
+ *                                                   nsca    :5667 → nagios command file
+ *                                                   icinga2 :5665 (API, TLS)
  *                                                   nagios4 (no socket; files only)
  *
  * Every daemon runs as a child of this process, in the foreground, as root, with private
@@ -15,7 +17,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteNamespaces, findTool, ipBatch, listNamespaces } from './netns.js';
 import { releaseOnExit, teardownOnExit } from './cleanup.js';
@@ -32,19 +34,31 @@ export interface ServiceState {
   lastCheck: number;
 }
 
+/** A namespace results come from: one per lab node. */
+export interface MonitoringPeer {
+  /** The node's name (its config.yaml `host`): its host object in nagios and icinga2. */
+  host: string;
+  /** Where the results are sent from (`ip netns exec <ns> send_nsca|curl`). */
+  ns: string;
+  /** The veth end in `ns` ("to-mon") and its /31 address. */
+  iface: string;
+  addr: string;
+  /** The other end, in the mon namespace ("to-node<k>"), and its address: the route to the service address. */
+  monIface: string;
+  monAddr: string;
+}
+
 export interface MonitoringLab {
+  /** The lab that owns it (node 1's prefix): it lives in that lab's dir and its labDown stops it. */
   prefix: string;
   /** <prefix>-mon */
   ns: string;
+  /** The service address (on the mon namespace's lo) nsca and icinga2 listen on, the same for every peer. */
   addr: string;
-  peerNs: string;
-  peerAddr: string;
-  /** The veth end in peerNs (its peer is eth0 in ns). */
-  peerIface: string;
+  peers: MonitoringPeer[];
   /** <lab dir>/mon: every file the daemons use. */
   dir: string;
-  /** The one host (named after peerNs) and its passive services, the same in nagios and icinga2. */
-  host: string;
+  /** Every peer's host has these passive services, the same in nagios and icinga2. */
   services: string[];
   nagios: { commandFile: string; statusFile: string; pid: number; version: string };
   nsca: { port: number; password: string; /** for send_nsca -c */ configFile: string; pid: number; version: string };
@@ -63,8 +77,9 @@ export interface MonitoringLab {
 
 // ---- constants ---------------------------------------------------------------------------------
 
-const PEER_ADDR = '198.18.254.0';
-const MON_ADDR = '198.18.254.1';
+/** Peer k (1-based) gets 198.18.254.(2k-2)/31, the mon side .(2k-1); the service address is above them all. */
+const MON_ADDR = '198.18.254.254';
+const MAX_PEERS = 127;
 const PEER_IFACE = 'to-mon';
 const NSCA_PORT = 5667;
 const ICINGA_PORT = 5665;
@@ -102,7 +117,6 @@ function mustRun(cmd: string, args: string[], opts: { input?: string; timeout?: 
   return r.stdout;
 }
 
-/** Any live process in process group `pgid`? (The daemons' workers stay in the group we started.) */
 /** The binaries needed; null when all are there. */
 export function monitoringUnavailableReason(): string | null {
   const need = [NAGIOS_BIN, 'nsca', 'send_nsca', 'icinga2', 'curl'];
@@ -157,8 +171,8 @@ illegal_macro_output_chars=\`~$&|'"<>
 `;
 }
 
-function nagiosObjects(host: string, peerAddr: string, services: readonly string[]): string {
-  return `# lm-probe lab: one host, one passive service per lm-probe probe
+function nagiosObjects(peers: readonly MonitoringPeer[], services: readonly string[]): string {
+  return `# lm-probe lab: one host per node, one passive service per lm-probe probe
 define timeperiod {
   timeperiod_name 24x7
   alias 24x7
@@ -185,9 +199,11 @@ define contact {
   host_notification_commands lmp_passive
   service_notification_commands lmp_passive
 }
-define host {
-  host_name ${host}
-  address ${peerAddr}
+${peers
+  .map(
+    (p) => `define host {
+  host_name ${p.host}
+  address ${p.addr}
   check_command lmp_passive
   max_check_attempts 1
   check_period 24x7
@@ -196,10 +212,12 @@ define host {
   active_checks_enabled 0
   passive_checks_enabled 1
 }
-${services
+`,
+  )
+  .join('')}${services
   .map(
     (s) => `define service {
-  host_name ${host}
+  host_name ${peers.map((p) => p.host).join(',')}
   service_description ${s}
   check_command lmp_passive
   max_check_attempts 1
@@ -244,7 +262,7 @@ encryption_method=1
 
 const q = (s: string): string => JSON.stringify(s);
 
-function icingaConf(m: { host: string; peerAddr: string; services: readonly string[]; user: string; password: string; node: string; log: string }): string {
+function icingaConf(m: { peers: readonly MonitoringPeer[]; services: readonly string[]; user: string; password: string; log: string }): string {
   return `// lm-probe lab: private icinga2 config (never /etc/icinga2)
 include <itl>
 object FileLogger "lmp-log" {
@@ -264,8 +282,10 @@ object ApiUser ${q(m.user)} {
   // "objects/query" alone matches nothing: the permission checked is objects/query/<type>
   permissions = [ "actions/process-check-result", "objects/query/*" ]
 }
-object Host ${q(m.host)} {
-  address = ${q(m.peerAddr)}
+${m.peers
+  .map(
+    (p) => `object Host ${q(p.host)} {
+  address = ${q(p.addr)}
   check_command = "dummy"
   max_check_attempts = 1 // one passive result is a HARD state, as in the nagios config
   enable_active_checks = false
@@ -274,13 +294,15 @@ object Host ${q(m.host)} {
 ${m.services
   .map(
     (s) => `object Service ${q(s)} {
-  host_name = ${q(m.host)}
+  host_name = ${q(p.host)}
   check_command = "dummy"
-  max_check_attempts = 1 // one passive result is a HARD state, as in the nagios config
+  max_check_attempts = 1
   enable_active_checks = false
   enable_passive_checks = true
 }
 `,
+  )
+  .join('')}`,
   )
   .join('')}`;
 }
@@ -384,8 +406,13 @@ export function waitNagiosResult(m: MonitoringLab, host: string, service: string
 
 // ---- send_nsca ---------------------------------------------------------------------------------
 
+/** The peer whose host is `host` (results for a node are sent from its namespace); else the first. */
+export function peerOf(m: MonitoringLab, host: string): MonitoringPeer {
+  return m.peers.find((p) => p.host === host) ?? m.peers[0];
+}
+
 /**
- * send_nsca from the peer namespace: one service result. `password` overrides the configured one
+ * send_nsca from the namespace of the result's host: one service result. `password` overrides the configured one
  * (via a second, throw-away config), to show that a wrong password is not an error for send_nsca.
  */
 export function sendNsca(
@@ -398,7 +425,7 @@ export function sendNsca(
     cfg = join(m.dir, 'nsca', 'send_nsca.wrong.cfg');
     writeFileSync(cfg, sendNscaCfg(opts.password), { mode: 0o600 });
   }
-  const argv = ['ip', 'netns', 'exec', m.peerNs, 'send_nsca', '-H', m.addr, '-p', String(m.nsca.port), '-c', cfg, '-to', '5'];
+  const argv = ['ip', 'netns', 'exec', peerOf(m, result.host).ns, 'send_nsca', '-H', m.addr, '-p', String(m.nsca.port), '-c', cfg, '-to', '5'];
   const input = `${result.host}\t${result.service}\t${result.state}\t${result.output}\n`;
   const r = run(argv[0], argv.slice(1), { input, timeout: 15_000 });
   return { ...r, argv };
@@ -406,11 +433,11 @@ export function sendNsca(
 
 // ---- icinga2 API -------------------------------------------------------------------------------
 
-/** One icinga2 API call with curl from the peer namespace; the parsed JSON answer and HTTP code. */
-export function icingaApi(m: MonitoringLab, method: 'GET' | 'POST', path: string, body?: unknown): { code: number; json: unknown; raw: string } {
+/** One icinga2 API call with curl from a peer namespace (default the first); the parsed JSON answer and HTTP code. */
+export function icingaApi(m: MonitoringLab, method: 'GET' | 'POST', path: string, body?: unknown, from: MonitoringPeer = m.peers[0]): { code: number; json: unknown; raw: string } {
   const url = `https://${m.icinga.tlsName}:${ICINGA_PORT}${path}`;
   const args = [
-    'netns', 'exec', m.peerNs, 'curl', '-sS', '--max-time', '10',
+    'netns', 'exec', from.ns, 'curl', '-sS', '--max-time', '10',
     '--resolve', `${m.icinga.tlsName}:${ICINGA_PORT}:${m.addr}`,
     ...(m.icinga.caFile ? ['--cacert', m.icinga.caFile] : ['-k']),
     '-u', `${m.icinga.user}:${m.icinga.password}`,
@@ -434,7 +461,7 @@ export function icingaApi(m: MonitoringLab, method: 'GET' | 'POST', path: string
   return { code, json, raw };
 }
 
-/** POST /v1/actions/process-check-result for host!service. */
+/** POST /v1/actions/process-check-result for host!service, from host's namespace. */
 export function icingaSubmit(
   m: MonitoringLab,
   host: string,
@@ -448,7 +475,7 @@ export function icingaSubmit(
     exit_status: result.state,
     plugin_output: result.output,
     performance_data: result.perfdata ?? [],
-  });
+  }, peerOf(m, host));
 }
 
 interface IcingaServiceAttrs {
@@ -457,10 +484,10 @@ interface IcingaServiceAttrs {
   last_check_result: { output: string; performance_data: (string | Record<string, unknown>)[] | null; execution_end: number } | null;
 }
 
-/** GET /v1/objects/services/<host>!<service> from the peer namespace. */
+/** GET /v1/objects/services/<host>!<service> from host's namespace. */
 export function icingaServiceState(m: MonitoringLab, host: string, service: string): ServiceState | undefined {
   const name = encodeURIComponent(`${host}!${service}`);
-  const r = icingaApi(m, 'GET', `/v1/objects/services/${name}?attrs=state&attrs=last_check&attrs=last_check_result`);
+  const r = icingaApi(m, 'GET', `/v1/objects/services/${name}?attrs=state&attrs=last_check&attrs=last_check_result`, undefined, peerOf(m, host));
   if (r.code === 404) return undefined;
   if (r.code !== 200) throw new Error(`icinga2 API GET service ${host}!${service}: HTTP ${r.code}: ${r.raw.slice(0, 300)}`);
   const attrs = (r.json as { results: { attrs: IcingaServiceAttrs }[] }).results[0]?.attrs;
@@ -472,12 +499,19 @@ export function icingaServiceState(m: MonitoringLab, host: string, service: stri
 
 // ---- up / down ---------------------------------------------------------------------------------
 
-const record = (m: MonitoringLab): void => writeFileSync(join(m.dir, 'monitoring.json'), JSON.stringify(m, null, 2) + '\n');
+/** <lab dir>/mon/monitoring.json, through a temp file so a reader (labDown in another process) never sees half of it. */
+function record(m: MonitoringLab): void {
+  writeFileSync(join(m.dir, 'monitoring.json.tmp'), JSON.stringify(m, null, 2) + '\n');
+  renameSync(join(m.dir, 'monitoring.json.tmp'), join(m.dir, 'monitoring.json'));
+}
 
-export function monitoringUp(opts: { prefix: string; dir: string; peerNs: string; host?: string }): MonitoringLab {
+/** Bring it up in `<prefix>-mon`, files in `<dir>/mon`, with one veth per peer (`host` defaults to `ns`). */
+export function monitoringUp(opts: { prefix: string; dir: string; peers: { ns: string; host?: string }[] }): MonitoringLab {
   const reason = monitoringUnavailableReason();
   if (reason) throw new Error(reason);
-  if (!listNamespaces().includes(opts.peerNs)) throw new Error(`peer namespace ${opts.peerNs} does not exist`);
+  if (opts.peers.length < 1 || opts.peers.length > MAX_PEERS) throw new Error(`1..${MAX_PEERS} peers, got ${opts.peers.length}`);
+  const missing = opts.peers.filter((p) => !listNamespaces().includes(p.ns));
+  if (missing.length) throw new Error(`peer namespace ${missing.map((p) => p.ns).join(', ')} does not exist`);
   const t0 = Date.now();
   const dir = join(opts.dir, 'mon');
   const ns = `${opts.prefix}-mon`;
@@ -486,11 +520,10 @@ export function monitoringUp(opts: { prefix: string; dir: string; peerNs: string
     prefix: opts.prefix,
     ns,
     addr: MON_ADDR,
-    peerNs: opts.peerNs,
-    peerAddr: PEER_ADDR,
-    peerIface: PEER_IFACE,
+    peers: opts.peers.map((p, k) => ({
+      host: p.host ?? p.ns, ns: p.ns, iface: PEER_IFACE, addr: `198.18.254.${2 * k}`, monIface: `to-node${k + 1}`, monAddr: `198.18.254.${2 * k + 1}`,
+    })),
     dir,
-    host: opts.host ?? opts.peerNs,
     services: [...MONITORING_SERVICES],
     nagios: { commandFile: join(dir, 'nagios', 'nagios.cmd'), statusFile: join(dir, 'nagios', 'status.dat'), pid: 0, version: '' },
     nsca: { port: NSCA_PORT, password: randomBytes(9).toString('base64url'), configFile: join(dir, 'nsca', 'send_nsca.cfg'), pid: 0, version: '' },
@@ -526,10 +559,20 @@ function build(m: MonitoringLab, node: string): void {
     mkdirSync(d, { recursive: true, mode: 0o700 });
   }
 
-  // Network: the mon namespace and a veth to the peer; nothing in the root namespace.
+  record(m); // from now on labDown finds it, also after a crash (it reads this file back)
+
+  // Network: the mon namespace and a veth to each peer; nothing in the root namespace. The mon
+  // namespace does not forward (ip_forward 0), so the peers cannot reach each other through it.
   ipBatch([`netns add ${m.ns}`]);
-  ipBatch([`link add eth0 type veth peer name ${PEER_IFACE} netns ${m.peerNs}`, 'link set lo up', `addr add ${MON_ADDR}/31 dev eth0`, 'link set eth0 up'], m.ns);
-  ipBatch([`addr add ${PEER_ADDR}/31 dev ${PEER_IFACE}`, `link set ${PEER_IFACE} up`], m.peerNs);
+  ipBatch(['link set lo up', `addr add ${MON_ADDR}/32 dev lo`, ...m.peers.flatMap((p) => [
+    `link add ${p.monIface} type veth peer name ${p.iface} netns ${p.ns}`,
+    `link set ${p.monIface} addrgenmode none`, // no IPv6 chatter, as everywhere in the lab
+    `addr add ${p.monAddr}/31 dev ${p.monIface}`,
+    `link set ${p.monIface} up`,
+  ])], m.ns);
+  for (const p of m.peers) {
+    ipBatch([`link set ${p.iface} addrgenmode none`, `addr add ${p.addr}/31 dev ${p.iface}`, `link set ${p.iface} up`, `route add ${MON_ADDR}/32 via ${p.monAddr} dev ${p.iface}`], p.ns);
+  }
 
   // icinga2 certificates first, in the background: the CA and the 4096-bit node key take seconds.
   const defs = icingaDefines(id, node);
@@ -581,7 +624,7 @@ function startNagiosNsca(m: MonitoringLab): void {
 
   // nagios4
   writeFileSync(join(nd, 'nagios.cfg'), nagiosCfg(nd));
-  writeFileSync(join(nd, 'objects.cfg'), nagiosObjects(m.host, m.peerAddr, m.services));
+  writeFileSync(join(nd, 'objects.cfg'), nagiosObjects(m.peers, m.services));
   m.nagios.version = versionOf(NAGIOS_BIN, ['--version'], /Nagios Core (\S+)/, 'Nagios Core');
   mustRun(NAGIOS_BIN, ['-v', join(nd, 'nagios.cfg')]);
   const tn = Date.now();
@@ -592,7 +635,8 @@ function startNagiosNsca(m: MonitoringLab): void {
     NAGIOS_TIMEOUT_MS,
     () => {
       if (!pidAlive(m.nagios.pid)) throw new Error(`nagios4 exited:\n${tail(join(nd, 'stdout.log'))}\n${tail(join(nd, 'nagios.log'))}`);
-      return existsSync(m.nagios.statusFile) && existsSync(m.nagios.commandFile) && m.services.every((s) => nagiosServiceState(m, m.host, s)) ? true : undefined;
+      const complete = m.peers.every((p) => m.services.every((s) => nagiosServiceState(m, p.host, s)));
+      return existsSync(m.nagios.statusFile) && existsSync(m.nagios.commandFile) && complete ? true : undefined;
     },
     () => tail(join(nd, 'nagios.log')),
   );
@@ -620,7 +664,7 @@ function startIcinga(m: MonitoringLab, node: string, defs: string[], tc: number)
   writeFileSync(join(certs, 'ca.crt'), readFileSync(join(id, 'lib', 'ca', 'ca.crt')));
   m.timings.certsMs = Date.now() - tc;
   const conf = join(id, 'etc', 'icinga2.conf');
-  writeFileSync(conf, icingaConf({ ...m, user: m.icinga.user, password: m.icinga.password, node, log: join(id, 'log', 'icinga2.log') }), { mode: 0o600 });
+  writeFileSync(conf, icingaConf({ ...m, user: m.icinga.user, password: m.icinga.password, log: join(id, 'log', 'icinga2.log') }), { mode: 0o600 });
   m.icinga.version = versionOf('icinga2', ['--version'], /version: (\S+)\)/, 'icinga2');
   const ti = Date.now();
   m.icinga.pid = startDaemon(m.ns, join(id, 'log', 'stdout.log'), 'icinga2', ['daemon', '-c', conf, ...defs]);
@@ -633,7 +677,7 @@ function startIcinga(m: MonitoringLab, node: string, defs: string[], tc: number)
       if (!listening(m.ns, ICINGA_PORT)) return undefined;
       sleep(200);
       try {
-        return icingaServiceState(m, m.host, m.services[0]) ? true : undefined;
+        return icingaServiceState(m, m.peers[0].host, m.services[0]) ? true : undefined;
       } catch {
         return undefined;
       }
@@ -666,7 +710,7 @@ export function monitoringProcesses(m: MonitoringLab): number[] {
   return found;
 }
 
-/** Stop the daemons by PID, remove the namespace (its veth end goes with it) and the private dir. Idempotent. */
+/** Stop the daemons by PID, remove the namespace (the peers' veth ends go with it) and the private dir. Idempotent. */
 export function monitoringDown(m: MonitoringLab): void {
   for (const pid of [m.icinga.pid, m.nsca.pid, m.nagios.pid]) stopPid(pid, ours, { group: true });
   // Stragglers (none expected: nagios4's workers exit when the core closes their socket).
@@ -683,4 +727,91 @@ export function readMonitoringRecord(labDir: string): MonitoringLab | null {
   } catch {
     return null;
   }
+}
+
+// ---- the lab's `monitoring` option (labUp, clusterUp, the CLI) ----------------------------------
+
+/** What of a lab node (lab.ts's LabEnv) this needs. */
+export interface MonitoredNode {
+  prefix: string;
+  dir: string;
+  nodeNs: string;
+  host?: string;
+  monitoring?: MonitoringLab | null;
+}
+
+/** <node dir>/monitoring.env: shell variables saying where this node's results go. */
+export const monitoringEnvFile = (node: MonitoredNode): string => join(node.dir, 'monitoring.env');
+
+function envText(m: MonitoringLab, p: MonitoringPeer): string {
+  const vars: Record<string, string> = {
+    LMP_MON_HOST: p.host,
+    LMP_MON_NETNS: p.ns,
+    LMP_MON_ADDR: m.addr,
+    LMP_NSCA_PORT: String(m.nsca.port),
+    LMP_NSCA_CONFIG: m.nsca.configFile,
+    LMP_ICINGA_URL: `https://${m.icinga.tlsName}:${ICINGA_PORT}`,
+    LMP_ICINGA_TLS_NAME: m.icinga.tlsName,
+    LMP_ICINGA_USER: m.icinga.user,
+    LMP_ICINGA_PASSWORD: m.icinga.password,
+    LMP_ICINGA_CA: m.icinga.caFile ?? '',
+    LMP_NAGIOS_STATUS: m.nagios.statusFile,
+    LMP_NAGIOS_COMMAND_FILE: m.nagios.commandFile,
+  };
+  const head = `# lm-probe lab: where ${p.host}'s passive check results go (test/lab/MONITORING.md).
+# Send from LMP_MON_NETNS (ip netns exec) to LMP_MON_ADDR; icinga2's certificate names LMP_ICINGA_TLS_NAME
+# (curl --resolve "$LMP_ICINGA_TLS_NAME:5665:$LMP_MON_ADDR").
+`;
+  return head + Object.entries(vars).map(([k, v]) => `${k}='${v}'\n`).join('');
+}
+
+/**
+ * labUp's / clusterUp's `monitoring`: ONE monitoring namespace for all `nodes`, each sending from
+ * its node namespace as its config.yaml host. The first node owns it (`<prefix>-mon`, files in its
+ * dir, stopped by its labDown); every node gets it as `monitoring` (for lab.json: the caller saves)
+ * and a monitoring.env.
+ */
+export function labMonitoringUp(nodes: MonitoredNode[]): MonitoringLab {
+  const [owner] = nodes;
+  // The host name files.ts writes into config.yaml.
+  const peers = nodes.map((n) => ({ ns: n.nodeNs, host: n.host ?? `${n.prefix}-node1` }));
+  const m = monitoringUp({ prefix: owner.prefix, dir: owner.dir, peers });
+  // The owner's labDown stops it from now on (also from another process, via mon/monitoring.json).
+  releaseOnExit(`${owner.prefix}-mon`);
+  nodes.forEach((n, k) => {
+    n.monitoring = m;
+    writeFileSync(monitoringEnvFile(n), envText(m, m.peers[k]), { mode: 0o600 });
+  });
+  return m;
+}
+
+/**
+ * labDown's part: stop the monitoring namespace if the lab `prefix` owns it (`rec`, else the
+ * record in its dir). A node that only sends to another lab's does nothing. Never throws.
+ */
+export function labMonitoringDown(prefix: string, dir: string, rec?: MonitoringLab | null): void {
+  const m = rec ?? readMonitoringRecord(dir);
+  if (!m || m.prefix !== prefix) return;
+  try {
+    monitoringDown(m);
+  } catch (err) {
+    process.stderr.write(`lab ${prefix}: monitoring teardown failed: ${(err as Error).message}\n`);
+  }
+}
+
+/** `lab status` lines: the receivers, and how this node reaches them. */
+export function monitoringStatusLines(node: MonitoredNode): string[] {
+  const m = node.monitoring;
+  if (!m) return ['monitoring: none (up --monitoring)'];
+  const pid = (n: number): string => `pid ${n}${pidAlive(n) ? '' : ' (NOT RUNNING)'}`;
+  const p = m.peers.find((x) => x.ns === node.nodeNs);
+  return [
+    `monitoring: ${m.ns} (one for ${m.peers.map((x) => x.host).join(', ')}; lab ${m.prefix}'s), receivers on ${m.addr}:`,
+    `  nsca ${m.addr}:${m.nsca.port} (${m.nsca.version}, ${pid(m.nsca.pid)}), send_nsca -c ${m.nsca.configFile}`,
+    `  icinga2 API ${m.icinga.apiUrl} (${m.icinga.version}, ${pid(m.icinga.pid)}), user ${m.icinga.user}, TLS name ${m.icinga.tlsName}, CA ${m.icinga.caFile}`,
+    `  nagios4 (${m.nagios.version}, ${pid(m.nagios.pid)}): status.dat ${m.nagios.statusFile}, command file ${m.nagios.commandFile}`,
+    p
+      ? `  this node: host ${p.host} sends from ${p.ns} ${p.iface} ${p.addr}/31 (route ${m.addr} via ${p.monAddr}); ${monitoringEnvFile(node)}`
+      : `  this node is not one of its peers`,
+  ];
 }

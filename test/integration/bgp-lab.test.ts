@@ -1,6 +1,7 @@
 /**
  * The node's BGP speaker (bird2, FRR, GoBGP in turn) announcing the instances' /32s to a bird2
- * router, and the two BGP faults, as the router and the speaker itself see them.
+ * router, and the two BGP faults, as the router and the speaker itself see them; then a second
+ * node's speaker joining the same router, as in a 2-node cluster.
  *
  * LMP_BGP_FIXTURES=<dir> also records the speakers' own views into <dir>/<daemon>/ with a
  * README.md: that is how test/fixtures/bgp/ was made.
@@ -12,20 +13,29 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { labDown, labUp, type LabEnv } from '../lab/lab.js';
 import {
-  BGP_DAEMONS, announced, bgpDown, bgpFault, bgpHeal, bgpUnavailableReason, bgpUp, linkRoutes, speakerAnnounced, speakerViews,
+  BGP_DAEMONS, announced, bgpDown, bgpFault, bgpHeal, bgpUnavailableReason, bgpUp, linkRoutes, routerView, speakerAnnounced, speakerViews,
   type BgpDaemon, type BgpLab,
 } from '../lab/bgp.js';
 import { pidAlive } from '../lab/procs.js';
-import { listNamespaces } from '../lab/netns.js';
+import { listNamespaces, nsExec } from '../lab/netns.js';
 import { requireLab } from '../lab/require.js';
 
 let env: LabEnv | undefined;
 let bgp: BgpLab | undefined;
+/** A second, empty lab: node 2, whose speaker joins the first lab's router. */
+let env2: LabEnv | undefined;
+let bgp2: BgpLab | undefined;
 after(() => {
-  // Also on failure; both are idempotent.
+  // Also on failure; all are idempotent.
+  if (bgp2) bgpDown(bgp2);
   if (bgp) bgpDown(bgp);
+  if (env2) labDown(env2);
   if (env) labDown(env);
 });
+
+/** The real birdc on the router. */
+const routerBirdc = (b: BgpLab, ...args: string[]): string => nsExec(b.routerNs, 'birdc', ['-s', b.routerSocket, ...args]);
+const ifaceExists = (ns: string, name: string): boolean => spawnSync('ip', ['-n', ns, 'link', 'show', name], { stdio: 'ignore' }).status === 0;
 
 /** Not an instance of this lab: what a speaker still announces after the instance migrated away. */
 const ORPHAN = '198.18.1.200';
@@ -94,10 +104,11 @@ ${[...byCommand].map(([c, fs]) => `| ${fs.map((f) => `\`${f}\``).join('<br>')} |
 
 // ---- the test ----------------------------------------------------------------------------------
 
-test('BGP speaker on the node: announced /32s and the no-bgp / orphan-bgp faults, per daemon', async (t) => {
+test('BGP speaker on the node: announced /32s, the no-bgp / orphan-bgp faults and a second node on the same router, per daemon', async (t) => {
   if (!requireLab(t)) return;
   env = labUp({ instances: 3 });
-  const e = env;
+  env2 = labUp({ instances: 0 });
+  const [e, e2] = [env, env2];
   const all = e.instances.map((i) => `${i.ip}/32`);
   const victim = `${e.instances[1].ip}/32`;
   assert.ok(!e.instances.some((i) => i.ip === ORPHAN));
@@ -108,7 +119,8 @@ test('BGP speaker on the node: announced /32s and the no-bgp / orphan-bgp faults
     await new Promise((resolve) => setTimeout(resolve, 20));
     await t.test(daemon, (t) => {
       if (!requireDaemon(t, daemon)) return;
-      if (bgp) bgpDown(bgp); // a previous daemon's failed subtest
+      for (const x of [bgp2, bgp]) if (x) bgpDown(x); // a previous daemon's failed subtest
+      bgp2 = undefined;
       const b = (bgp = bgpUp(e, daemon));
       t.diagnostic(`${b.version}: session established in ${b.timings.establishedMs} ms, all routes at the router in ${b.timings.routesMs} ms`);
 
@@ -132,13 +144,41 @@ test('BGP speaker on the node: announced /32s and the no-bgp / orphan-bgp faults
       assert.deepEqual(announced(b), all, 'healed');
       fixtures.readme(b);
 
+      // Node 2 joins the same router: one session per node, named node1 and node2 on the router.
+      const b2 = (bgp2 = bgpUp(e2, daemon, b));
+      t.diagnostic(`node 2 joined: session established in ${b2.timings.establishedMs} ms`);
+      assert.equal(b2.routerNs, b.routerNs);
+      assert.deepEqual([b.routerProto, b2.routerProto], ['node1', 'node2']);
+      assert.match(routerBirdc(b, 'show', 'protocols', 'node1'), /Established/);
+      assert.match(routerBirdc(b, 'show', 'protocols', 'node2'), /Established/);
+      assert.deepEqual(routerView(b), Object.fromEntries(all.map((p) => [p, ['node1']])), 'everything from node 1, nothing from node 2');
+      // As during a migration: both nodes announce instance 1's /32, then node 1 stops.
+      const moving = e.instances[0].ip;
+      bgpFault(b2, e2, 'orphan-bgp', moving);
+      assert.deepEqual(routerView(b)[`${moving}/32`], ['node1', 'node2'], 'two paths, one per node');
+      assert.deepEqual(announced(b2), [`${moving}/32`]);
+      assert.deepEqual(announced(b), all, "node 1's view is its own");
+      bgpFault(b, e, 'no-bgp', moving);
+      assert.deepEqual(routerView(b)[`${moving}/32`], ['node2'], 'only from node 2');
+      bgpHeal(b, e);
+
+      // Node 2 leaves: its session, veth and files go; the router and node 1's session stay.
+      bgpDown(b2);
+      bgp2 = undefined;
+      assert.deepEqual(b2.pids.filter(pidAlive), [], "no node 2 daemon left running");
+      assert.ok(!existsSync(b2.dir), `${b2.dir} removed`);
+      assert.ok(!existsSync(join(b.dir, 'router', 'peers', 'node2.conf')), "node 2's session config removed");
+      assert.ok(!ifaceExists(e2.linkNs, b2.speakerIface) && !ifaceExists(b.routerNs, b2.routerProto), "node 2's veth removed");
+      assert.doesNotMatch(routerBirdc(b, 'show', 'protocols'), /node2/);
+      assert.match(routerBirdc(b, 'show', 'protocols', 'node1'), /Established/);
+      assert.deepEqual(routerView(b), Object.fromEntries(all.map((p) => [p, ['node1']])));
+
       bgpDown(b);
       bgp = undefined;
       assert.deepEqual(b.pids.filter(pidAlive), [], 'no daemon left running');
       assert.ok(!existsSync(b.dir), `${b.dir} removed`);
       assert.ok(!listNamespaces().includes(b.routerNs), 'router namespace removed');
-      const link = spawnSync('ip', ['-n', e.linkNs, 'link', 'show', b.speakerIface], { encoding: 'utf8' });
-      assert.notEqual(link.status, 0, 'veth removed from the link namespace');
+      assert.ok(!ifaceExists(e.linkNs, b.speakerIface), 'veth removed from the link namespace');
       for (const pid of b.pids) for (const d of ['zebra', 'bgpd']) assert.ok(!existsSync(`/var/tmp/frr/${d}.${pid}`), `FRR tmp dir of ${pid} removed`);
     });
   }

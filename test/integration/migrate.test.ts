@@ -1,21 +1,24 @@
 /**
  * Two lab nodes and `migrate`: a clean live migration moves the port (and its flows), the /32
  * route, the BGP announcement, the libvirt domain and the instance dir from node 1 to node 2;
- * each `--leave` step leaves its leftover on node 1. Checked with the real tools (ovs-vsctl,
+ * each `--leave` step leaves its leftover on node 1. Both nodes' speakers peer with one router,
+ * whose birdc says which node(s) it has the /32 from. Checked with the real tools (ovs-vsctl,
  * ovs-ofctl, ip, birdc, virsh, ls) and the real lm-probe.
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { clusterDown, clusterUp, type Cluster } from '../lab/cluster.js';
 import { migrate, LEAVE_STEPS, type LeaveStep } from '../lab/migrate.js';
 import type { LabEnv, LabInstance } from '../lab/lab.js';
-import { announced, bgpUnavailableReason } from '../lab/bgp.js';
+import { announced, bgpUnavailableReason, routerView } from '../lab/bgp.js';
 import { disksUnavailableReason, instanceDir } from '../lab/disks.js';
 import { dumpFlows } from '../lab/flows.js';
 import { ovsDirOf, vsctl } from '../lab/ovs.js';
-import { labUnavailableReason, listNamespaces, nsPing, sh, uniquePrefix } from '../lab/netns.js';
+import { labUnavailableReason, listNamespaces, nsExec, nsPing, sh, uniquePrefix } from '../lab/netns.js';
+import { pidAlive } from '../lab/procs.js';
 import { requireLab } from '../lab/require.js';
 import { kvmUnavailableReason } from '../lab/kvm.js';
 import { readCurrent, setCurrent } from '../lab/files.js';
@@ -47,6 +50,8 @@ function domState(env: LabEnv, i: LabInstance): string | null {
 }
 const hasDir = (env: LabEnv, i: LabInstance): boolean => sh('ls', [env.disks!.root]).split('\n').includes(i.uuid);
 const announces = (env: LabEnv, i: LabInstance): boolean => announced(env.bgp!).includes(`${i.ip}/32`);
+/** The nodes the shared router has the instance's /32 from (its protocols node1, node2), per `birdc show route`. */
+const routerHas = (env: LabEnv, i: LabInstance): string[] => routerView(env.bgp!)[`${i.ip}/32`] ?? [];
 
 /** Node 2 has the instance, whole and answering. */
 function assertOnNode2(dst: LabEnv, i: LabInstance): void {
@@ -54,7 +59,7 @@ function assertOnNode2(dst: LabEnv, i: LabInstance): void {
   assert.ok(flowsFor(dst, i), 'node 2 has the port flows');
   assert.ok(routed(dst, i.ip), 'node 2 routes the /32');
   assert.ok(nsPing(dst.linkNs, i.ip, 2), `ping ${i.ip} from ${dst.linkNs}`);
-  assert.ok(announces(dst, i), "node 2's router receives the /32");
+  assert.ok(announces(dst, i), 'the router receives the /32 from node 2');
   assert.equal(domState(dst, i), 'running');
   assert.ok(hasDir(dst, i), 'node 2 has the instance dir');
 }
@@ -86,11 +91,26 @@ describe('two lab nodes and migrate', { skip: labUnavailableReason() !== null &&
     if (kvm) assert.match(sh('virsh', ['-c', src().kvm!.uri, 'list', '--name']), new RegExp(src().instances[0].name));
   });
 
+  test('up --nodes 2 --bgp: one router, one session per node', (t) => {
+    if (!requireParts(t)) return;
+    const [b1, b2] = [src().bgp!, dst().bgp!];
+    assert.deepEqual(listNamespaces().filter((ns) => ns.startsWith(src().prefix) && ns.endsWith('-rtr')), [`${src().prefix}-rtr`], 'one router namespace');
+    assert.equal(b2.routerNs, b1.routerNs);
+    assert.equal(b2.routerSocket, b1.routerSocket);
+    const protocols = nsExec(b1.routerNs, 'birdc', ['-s', b1.routerSocket, 'show', 'protocols']);
+    assert.match(protocols, /^node1\s+BGP\s.*Established/m);
+    assert.match(protocols, /^node2\s+BGP\s.*Established/m);
+    const all = Object.fromEntries(src().instances.map((i) => [`${i.ip}/32`, ['node1']]));
+    assert.deepEqual(routerView(b1), all, 'every /32 from node 1 only');
+  });
+
   test('a clean migration moves everything to node 2 and leaves nothing on node 1', (t) => {
     if (!requireParts(t)) return;
     const i = src().instances.find((x) => x.index === 1)!;
     assert.ok(portIds(src(), i.tap) && routed(src(), i.ip) && announces(src(), i) && domState(src(), i) === 'running' && hasDir(src(), i));
+    assert.deepEqual(routerHas(src(), i), ['node1'], 'before: the router has the /32 from node 1 only');
     const moved = migrate(src(), dst(), 1);
+    assert.deepEqual(routerHas(src(), i), ['node2'], 'after: from node 2 only');
     assert.equal(moved.tap, i.tap);
     assertOnNode2(dst(), i);
     assert.equal(portIds(src(), i.tap), null, 'no port on node 1');
@@ -136,8 +156,22 @@ describe('two lab nodes and migrate', { skip: labUnavailableReason() !== null &&
         const expected = s === step || (step === 'route' && s === 'bgp');
         assert.equal(left[s](), expected, `${s} ${expected ? 'left' : 'cleaned'} on node 1`);
       }
+      // What an operator sees on the router: two paths for the /32 while node 1 still announces it.
+      const paths = step === 'bgp' || step === 'route' ? ['node1', 'node2'] : ['node2'];
+      assert.deepEqual(routerHas(src(), i), paths, `the router has the /32 from ${paths.join(' and ')}`);
     });
   }
+
+  test('down: both speakers, the shared router, their veths and files are gone', (t) => {
+    if (!requireParts(t)) return;
+    const [b1, b2] = [src().bgp!, dst().bgp!];
+    const pids = [...b1.pids, ...b2.pids];
+    clusterDown(c!);
+    c = undefined;
+    assert.deepEqual(pids.filter(pidAlive), [], 'no BGP daemon left running');
+    assert.deepEqual(listNamespaces().filter((ns) => ns.startsWith(b1.prefix)), [], 'no namespace left');
+    for (const d of [b1.dir, b2.dir, join(b1.dir, '..'), join(b2.dir, '..')]) assert.ok(!existsSync(d), `${d} removed`);
+  });
 });
 
 test('CLI: up --nodes 2, migrate --leave, status, down removes both nodes', (t) => {

@@ -69,7 +69,8 @@ function bgpFaultsOf(env: AddonEnv, records: AddonFaultRecord[]): { noBgp: strin
 
 /**
  * Make the speaker announce what the node has now (its /32 routes, its faults, the announcements
- * a migration left behind); returns once the router agrees. For migrate.ts.
+ * a migration left behind); returns once the router has exactly that from this node (a shared
+ * router's paths from the other node do not count). For migrate.ts.
  */
 export function bgpResync(env: AddonEnv): void {
   if (env.bgp) bgpSetFaults(env.bgp, env, bgpFaultsOf(env, env.addonFaults ?? []));
@@ -80,12 +81,18 @@ export function addonsUp(env: AddonEnv, opts: { bgp?: BgpDaemon; disks?: boolean
   env.addonFaults ??= [];
   env.disks = opts.disks ? disksUp(env) : null;
   env.bgp = null;
-  if (opts.bgp) {
-    if (!isBgpDaemon(opts.bgp)) throw new Error(`unknown BGP daemon ${JSON.stringify(opts.bgp)} (want ${BGP_DAEMONS.join(', ')})`);
-    env.bgp = bgpUp(env, opts.bgp);
-    // labDown stops it from now on (also from another process, via lab.json / bgp.json).
-    releaseOnExit(`${env.prefix}-bgp`);
-  }
+  if (opts.bgp) addonsBgpUp(env, opts.bgp);
+}
+
+/**
+ * The node's BGP speaker; with `router` (node 1's BgpLab) it peers with that shared router
+ * instead of a router of its own (cluster.ts, for node 2). The caller saves the lab.
+ */
+export function addonsBgpUp(env: AddonEnv, daemon: BgpDaemon, router?: BgpLab): void {
+  if (!isBgpDaemon(daemon)) throw new Error(`unknown BGP daemon ${JSON.stringify(daemon)} (want ${BGP_DAEMONS.join(', ')})`);
+  env.bgp = bgpUp(env, daemon, router);
+  // labDown stops it from now on (also from another process, via lab.json / bgp.json).
+  releaseOnExit(`${env.prefix}-bgp`);
 }
 
 export function injectAddonFault(env: AddonEnv, index: number, fault: AddonFault): void {

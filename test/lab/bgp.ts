@@ -3,15 +3,17 @@
  * compute node advertises its instances' addresses (Calico's BIRD, ovn-bgp-agent's FRR, an agent
  * driving GoBGP). Three speakers (bird2, FRR, GoBGP) run in the lab's link namespace; the router
  * is always bird2, in its own namespace, and only receives (it installs nothing in any kernel).
+ * In a 2-node cluster both nodes' speakers peer with node 1's router, like a top-of-rack router:
  *
- *   <prefix>-link  bgp-rtr 198.18.255.0/31  speaker AS 65001  ── veth ──  <prefix>-rtr  eth0 198.18.255.1/31  bird2 AS 65000
+ *   <prefix>-link    bgp-rtr 198.18.255.0/31    AS 65001  ── veth ──  node1 198.18.255.1/31    <prefix>-rtr
+ *   <prefix>n2-link  bgp-rtr 198.18.255.254/31  AS 65002  ── veth ──  node2 198.18.255.255/31  bird2 AS 65000
  *
  * Daemons run as children of this process (so Node reaps them), in the foreground, with private
  * config/sockets/logs under <lab dir>/bgp/, and listen on the /31 addresses only. See BGP.md.
  */
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { deleteNamespaces, findTool, ipBatch, listNamespaces, nsExec, sh } from './netns.js';
 import { releaseOnExit, teardownOnExit } from './cleanup.js';
 import { comm, pidAlive, sleep, startDaemon, tail, versionOf } from './procs.js';
@@ -31,15 +33,21 @@ export interface BgpLabEnv {
 export interface BgpLab {
   daemon: BgpDaemon;
   prefix: string;
+  /** 1, or 2 for a cluster's node 2, whose speaker peers with node 1's router. */
+  node: number;
+  /** The lab that owns the router (its bgpDown removes it): `prefix` for node 1, node 1's prefix for node 2. */
+  routerOwner: string;
+  /** The router's BGP protocol (and interface) for this node: `node1`, `node2`. */
+  routerProto: string;
   routerNs: string;
   speakerNs: string;
   speakerAddr: string;
   routerAddr: string;
   speakerAs: number;
   routerAs: number;
-  /** The veth end in the speaker (link) namespace; its peer is eth0 in routerNs. */
+  /** The veth end in the speaker (link) namespace; its peer is `routerProto` in routerNs. */
   speakerIface: string;
-  /** The router's bird, then the speaker daemon(s) (FRR: zebra, bgpd). */
+  /** Node 1: the router's bird, then the speaker daemon(s) (FRR: zebra, bgpd); node 2: its speaker daemon(s) only. */
   pids: number[];
   /** <lab dir>/bgp: every file the daemons use. */
   dir: string;
@@ -60,20 +68,23 @@ export interface BgpLab {
   /** Current bgpFault()s: instance IPs not announced, and IPs announced although no instance has them. */
   noBgp: string[];
   orphans: string[];
-  /** FRR writes to /var/tmp/frr/<daemon>.<pid> (compiled in); remove the parent only if we made it. */
+  /** FRR writes to /var/tmp/frr/<daemon>.<pid> (compiled in); remove the parent only if this lab (cluster) made it. */
   frrTmpCreated: boolean;
 }
 
 // ---- constants ---------------------------------------------------------------------------------
 
-const SPEAKER_ADDR = '198.18.255.0'; // .0/.1 of 198.18.255.0/24: never an instance address (those are .2-.251)
-const ROUTER_ADDR = '198.18.255.1';
-const SPEAKER_AS = 65001;
+/**
+ * Node n's /31 to the router: [speaker, router]. .0/.1 and .254/.255 of 198.18.255.0/24 are never
+ * an instance's (.2-.251), an orphan-bgp (.252) or a gone port's (.253) address.
+ */
+const PEERINGS: Record<number, [string, string]> = { 1: ['198.18.255.0', '198.18.255.1'], 2: ['198.18.255.254', '198.18.255.255'] };
+/** eBGP, each compute node its own private AS (RFC 7938): node n is 65000 + n. */
 const ROUTER_AS = 65000;
+const ROUTER_ID = PEERINGS[1][1];
 const SPEAKER_IFACE = 'bgp-rtr';
 const GOBGP_API_PORT = 50051;
-/** Router's protocol name for the node, and bird speaker's protocol name for the router. */
-const ROUTER_PROTO = 'node';
+/** The bird speaker's protocol name for the router (the router's for node n is `node<n>`). */
 const SPEAKER_PROTO = 'rtr';
 const FRR_DIR = '/usr/lib/frr';
 const FRR_TMP = '/var/tmp/frr';
@@ -141,15 +152,22 @@ function desired(bgp: BgpLab, env: BgpLabEnv): string[] {
 // bird waits max(1, connect delay) s, less up to 25 % (RFC 4271 jitter), before its first connect: hence ~0.8-1 s to Established.
 const BIRD_TIMERS = `hold time ${HOLD}; keepalive time ${KEEPALIVE}; connect retry time ${CONNECT_RETRY}; connect delay time 1; error wait time 1, 5;`;
 
-function routerBirdConf(log: string): string {
-  return `# lm-probe lab: the router. Receives the node's /32s; installs nothing in any kernel table.
-router id ${ROUTER_ADDR};
-log "${log}" all;
+/** The router: one `protocol bgp node<n>` per node, each in its own file under peers/ (node 2 adds its own, then `birdc configure`). */
+function routerBirdConf(dir: string): string {
+  return `# lm-probe lab: the router. Receives the nodes' /32s; installs nothing in any kernel table.
+router id ${ROUTER_ID};
+log "${join(dir, 'bird.log')}" all;
 protocol device { }
-protocol bgp ${ROUTER_PROTO} {
-  local ${ROUTER_ADDR} as ${ROUTER_AS};
-  neighbor ${SPEAKER_ADDR} as ${SPEAKER_AS};
-  strict bind yes; # listen on ${ROUTER_ADDR}:179 only
+include "${join(dir, 'peers', '*.conf')}";
+`;
+}
+
+function routerPeerConf(bgp: BgpLab): string {
+  return `# lm-probe lab: the router's session with node ${bgp.node} (${bgp.speakerNs})
+protocol bgp ${bgp.routerProto} {
+  local ${bgp.routerAddr} as ${bgp.routerAs};
+  neighbor ${bgp.speakerAddr} as ${bgp.speakerAs};
+  strict bind yes; # listen on ${bgp.routerAddr}:179 only
   ${BIRD_TIMERS}
   ipv4 { import all; export none; };
 }
@@ -168,7 +186,7 @@ function speakerBirdConf(bgp: BgpLab, log: string): string {
     ? `protocol static lmp_orphans { # orphan-bgp\n  ipv4;\n${bgp.orphans.map((ip) => `  route ${ip}/32 blackhole;\n`).join('')}}\n`
     : '';
   return `# lm-probe lab: the compute node's BGP speaker (bird2), in ${bgp.speakerNs}
-router id ${SPEAKER_ADDR};
+router id ${bgp.speakerAddr};
 log "${log}" all;
 protocol device { }
 protocol kernel lmp_kernel {
@@ -180,9 +198,9 @@ ${noBgp}  if net ~ [ 198.18.0.0/15{32,32} ] then accept;
   reject;
 }
 protocol bgp ${SPEAKER_PROTO} {
-  local ${SPEAKER_ADDR} as ${SPEAKER_AS};
-  neighbor ${ROUTER_ADDR} as ${ROUTER_AS};
-  strict bind yes; # listen on ${SPEAKER_ADDR}:179 only
+  local ${bgp.speakerAddr} as ${bgp.speakerAs};
+  neighbor ${bgp.routerAddr} as ${bgp.routerAs};
+  strict bind yes; # listen on ${bgp.speakerAddr}:179 only
   ${BIRD_TIMERS}
   ipv4 { import none; export filter lmp_to_router; };
 }
@@ -198,7 +216,7 @@ protocol bgp ${SPEAKER_PROTO} {
  * route-map changes are never applied.
  */
 function frrBgpdConf(bgp: BgpLab, log: string): string {
-  const n = `neighbor ${ROUTER_ADDR}`;
+  const n = `neighbor ${bgp.routerAddr}`;
   return `frr defaults traditional
 hostname ${bgp.prefix}-node
 log file ${log} informational
@@ -214,14 +232,14 @@ exit
 !
 bgp route-map delay-timer 1
 !
-router bgp ${SPEAKER_AS}
- bgp router-id ${SPEAKER_ADDR}
+router bgp ${bgp.speakerAs}
+ bgp router-id ${bgp.speakerAddr}
  no bgp ebgp-requires-policy
  no bgp network import-check
  coalesce-time 0
  timers bgp ${KEEPALIVE} ${HOLD}
- ${n} remote-as ${ROUTER_AS}
- ${n} update-source ${SPEAKER_ADDR}
+ ${n} remote-as ${bgp.routerAs}
+ ${n} update-source ${bgp.speakerAddr}
  ${n} timers ${KEEPALIVE} ${HOLD}
  ${n} timers connect ${CONNECT_RETRY}
  ${n} advertisement-interval 0
@@ -233,24 +251,24 @@ exit
 `;
 }
 
-function gobgpConf(): string {
+function gobgpConf(bgp: BgpLab): string {
   return `# lm-probe lab: the compute node's BGP speaker (GoBGP); routes are added with "gobgp global rib add"
 [global.config]
-  as = ${SPEAKER_AS}
-  router-id = "${SPEAKER_ADDR}"
+  as = ${bgp.speakerAs}
+  router-id = "${bgp.speakerAddr}"
   port = 179
-  local-address-list = ["${SPEAKER_ADDR}"] # listen on ${SPEAKER_ADDR}:179 only
+  local-address-list = ["${bgp.speakerAddr}"] # listen on ${bgp.speakerAddr}:179 only
 
 [[neighbors]]
   [neighbors.config]
-    neighbor-address = "${ROUTER_ADDR}"
-    peer-as = ${ROUTER_AS}
+    neighbor-address = "${bgp.routerAddr}"
+    peer-as = ${bgp.routerAs}
   [neighbors.timers.config]
     connect-retry = ${CONNECT_RETRY}
     hold-time = ${HOLD}
     keepalive-interval = ${KEEPALIVE}
   [neighbors.transport.config]
-    local-address = "${SPEAKER_ADDR}"
+    local-address = "${bgp.speakerAddr}"
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv4-unicast"
@@ -303,12 +321,12 @@ function startSpeaker(bgp: BgpLab, env: BgpLabEnv): void {
       bgp.pids.push(startDaemon(ns, join(d, 'zebra.stdout.log'), `${FRR_DIR}/zebra`, common('zebra')));
       // bgpd retries a missing zserv.api only seconds later (routes came ~9 s late once in 12 runs): start it once zebra listens.
       poll('zebra to listen on zserv.api', ESTABLISH_TIMEOUT_MS, () => (existsSync(join(d, 'zserv.api')) ? true : undefined));
-      bgp.pids.push(startDaemon(ns, join(d, 'bgpd.stdout.log'), `${FRR_DIR}/bgpd`, [...common('bgpd'), '-l', SPEAKER_ADDR]));
+      bgp.pids.push(startDaemon(ns, join(d, 'bgpd.stdout.log'), `${FRR_DIR}/bgpd`, [...common('bgpd'), '-l', bgp.speakerAddr]));
       break;
     }
     case 'gobgp': {
       const d = sub(bgp, 'gobgp');
-      writeFileSync(join(d, 'gobgpd.toml'), gobgpConf());
+      writeFileSync(join(d, 'gobgpd.toml'), gobgpConf(bgp));
       const api = `${bgp.apiAddr}:${bgp.apiPort}`;
       bgp.pids.push(startDaemon(ns, join(d, 'gobgpd.log'), 'gobgpd', ['-f', join(d, 'gobgpd.toml'), '--api-hosts', api, '--pprof-disable', '--log-plain']));
       poll(`gobgpd's API on ${api}`, ESTABLISH_TIMEOUT_MS, () => (spawnSync('ip', ['netns', 'exec', ns, 'gobgp', ...gobgpArgs(bgp), 'global'], { stdio: 'ignore' }).status === 0 ? true : undefined));
@@ -339,7 +357,7 @@ function applyFaults(bgp: BgpLab, env: BgpLabEnv, prev: { noBgp: string[]; orpha
       const cmds = ['configure terminal'];
       for (const ip of bgp.noBgp.filter((x) => !prev.noBgp.includes(x))) cmds.push(`ip prefix-list LMP-NO-BGP permit ${ip}/32`);
       for (const ip of prev.noBgp.filter((x) => !bgp.noBgp.includes(x))) cmds.push(`no ip prefix-list LMP-NO-BGP permit ${ip}/32`);
-      cmds.push(`router bgp ${SPEAKER_AS}`, 'address-family ipv4 unicast');
+      cmds.push(`router bgp ${bgp.speakerAs}`, 'address-family ipv4 unicast');
       for (const ip of bgp.orphans.filter((x) => !prev.orphans.includes(x))) cmds.push(`network ${ip}/32`);
       for (const ip of prev.orphans.filter((x) => !bgp.orphans.includes(x))) cmds.push(`no network ${ip}/32`);
       vtysh(bgp, cmds); // never "write": vtysh's integrated config would go to /etc/frr
@@ -358,9 +376,29 @@ function birdPrefixes(out: string): string[] {
   return sortPrefixes([...out.matchAll(/^(\d{1,3}(?:\.\d{1,3}){3}\/\d{1,2})\s/gm)].map((m) => m[1]));
 }
 
-/** What the router received from the node (birdc show route protocol node, in the router namespace), sorted. */
+/**
+ * What the router received from this node (`birdc show route protocol node<n>` in the router
+ * namespace), sorted. With a shared router it lists the node's paths, best or not.
+ */
 export function announced(bgp: BgpLab): string[] {
-  return birdPrefixes(birdc(bgp.routerNs, bgp.routerSocket, ['show', 'route', 'protocol', ROUTER_PROTO]));
+  return birdPrefixes(birdc(bgp.routerNs, bgp.routerSocket, ['show', 'route', 'protocol', bgp.routerProto]));
+}
+
+/**
+ * The whole router's view (`birdc show route`): prefix -> the protocols (`node1`, `node2`) it
+ * has a path from, sorted. Any node's BgpLab will do: they all name the same router.
+ */
+export function routerView(bgp: BgpLab): Record<string, string[]> {
+  const view: Record<string, string[]> = {};
+  let prefix = '';
+  // A prefix's first path is on its line, the others on the following indented lines:
+  // "198.18.1.2/32  unicast [node1 12:00:00.000] * (100) [AS65001i]" / "  unicast [node2 ...] (100) [AS65002i]".
+  for (const m of birdc(bgp.routerNs, bgp.routerSocket, ['show', 'route']).matchAll(/^(\S+\/\d+)?\s+\w+ \[(\S+) /gm)) {
+    prefix = m[1] ?? prefix;
+    (view[prefix] ??= []).push(m[2]);
+  }
+  for (const p of Object.keys(view)) view[p].sort();
+  return Object.fromEntries(sortPrefixes(Object.keys(view)).map((p) => [p, view[p]]));
 }
 
 export interface SpeakerView {
@@ -375,7 +413,7 @@ export interface SpeakerView {
 /** The speaker-side commands a `bgp-announcements` probe would read, with their current output. The first is the primary one. */
 export function speakerViews(bgp: BgpLab): SpeakerView[] {
   const view = (name: string, ext: 'txt' | 'json', argv: string[]) => ({ name, ext, argv });
-  const peer = ROUTER_ADDR;
+  const peer = bgp.routerAddr;
   const birdcCmd = ['birdc', '-s', bgp.birdSocket!];
   const vtyshCmd = ['vtysh', '--vty_socket', bgp.vtyDir!, '--config_dir', bgp.vtyDir!, '-c'];
   const adjOut = ['gobgp', ...gobgpArgs(bgp), 'neighbor', peer, 'adj-out', '-a', 'ipv4'];
@@ -407,11 +445,11 @@ export function speakerAnnounced(bgp: BgpLab): string[] {
 }
 
 function routerEstablished(bgp: BgpLab): boolean {
-  const r = spawnSync('ip', ['netns', 'exec', bgp.routerNs, 'birdc', '-s', bgp.routerSocket, 'show', 'protocols', ROUTER_PROTO], { encoding: 'utf8' });
+  const r = spawnSync('ip', ['netns', 'exec', bgp.routerNs, 'birdc', '-s', bgp.routerSocket, 'show', 'protocols', bgp.routerProto], { encoding: 'utf8' });
   return r.status === 0 && /Established/.test(r.stdout);
 }
 
-/** Wait (bounded) until the router holds exactly `want`. */
+/** Wait (bounded) until the router holds exactly `want` from this node (what other nodes announce does not count). */
 function waitRouter(bgp: BgpLab, want: string[]): void {
   let last: string[] = [];
   try {
@@ -427,25 +465,33 @@ function waitRouter(bgp: BgpLab, want: string[]): void {
 // ---- API ---------------------------------------------------------------------------------------
 
 /**
- * Start the router (`<prefix>-rtr`, bird2) and `daemon` as the node's speaker in env.linkNs,
- * announcing every /32 route of the link namespace; returns once the router has them all.
+ * Start `daemon` as the node's speaker in env.linkNs, announcing every /32 route of the link
+ * namespace, and the router (`<prefix>-rtr`, bird2) it peers with; returns once the router has
+ * them all. With `router` (node 1's BgpLab), this is a cluster's node 2: its speaker gets its own
+ * veth into that router's namespace and the router a `node2` session (`birdc configure`, no restart).
  */
-export function bgpUp(env: BgpLabEnv, daemon: BgpDaemon): BgpLab {
+export function bgpUp(env: BgpLabEnv, daemon: BgpDaemon, router?: BgpLab): BgpLab {
   if (!BGP_DAEMONS.includes(daemon)) throw new Error(`unknown BGP daemon ${JSON.stringify(daemon)} (want ${BGP_DAEMONS.join(', ')})`);
   const missing = bgpUnavailableReason(daemon);
   if (missing) throw new Error(missing);
   if (!/^lmp[a-z0-9]+$/.test(env.prefix)) throw new Error(`not a lab prefix: ${env.prefix}`);
   const dir = join(env.dir, 'bgp');
   if (existsSync(dir)) throw new Error(`lab ${env.prefix} already has a BGP speaker (${dir}); one at a time`);
+  if (router && router.node !== 1) throw new Error(`node 2 peers with node 1's router, not node ${router.node}'s`);
+  const node = router ? 2 : 1;
+  const [speakerAddr, routerAddr] = PEERINGS[node];
 
   const bgp: BgpLab = {
     daemon,
     prefix: env.prefix,
-    routerNs: `${env.prefix}-rtr`,
+    node,
+    routerOwner: router?.prefix ?? env.prefix,
+    routerProto: `node${node}`,
+    routerNs: router?.routerNs ?? `${env.prefix}-rtr`,
     speakerNs: env.linkNs,
-    speakerAddr: SPEAKER_ADDR,
-    routerAddr: ROUTER_ADDR,
-    speakerAs: SPEAKER_AS,
+    speakerAddr,
+    routerAddr,
+    speakerAs: ROUTER_AS + node,
     routerAs: ROUTER_AS,
     speakerIface: SPEAKER_IFACE,
     pids: [],
@@ -456,34 +502,43 @@ export function bgpUp(env: BgpLabEnv, daemon: BgpDaemon): BgpLab {
       gobgp: () => versionOf('gobgpd', ['--version'], /gobgpd version (\S+)/, 'GoBGP'),
     }[daemon](),
     routerVersion: versionOf('bird', ['--version'], /BIRD version (\S+)/, 'BIRD'),
-    routerSocket: join(dir, 'router', 'bird.ctl'),
+    routerSocket: router?.routerSocket ?? join(dir, 'router', 'bird.ctl'),
     timings: { establishedMs: NaN, routesMs: NaN },
     noBgp: [],
     orphans: [],
-    frrTmpCreated: daemon === 'frr' && !existsSync(FRR_TMP),
+    // Node 2 shares node 1's claim: either may go last (a sweep takes them in any order).
+    frrTmpCreated: daemon === 'frr' && (!existsSync(FRR_TMP) || router?.frrTmpCreated === true),
   };
   if (daemon === 'bird') bgp.birdSocket = join(dir, 'bird', 'bird.ctl');
   if (daemon === 'frr') bgp.vtyDir = join(dir, 'frr');
-  if (daemon === 'gobgp') Object.assign(bgp, { apiAddr: SPEAKER_ADDR, apiPort: GOBGP_API_PORT });
+  if (daemon === 'gobgp') Object.assign(bgp, { apiAddr: speakerAddr, apiPort: GOBGP_API_PORT });
 
   const exitKey = `${env.prefix}-bgp`;
   teardownOnExit(exitKey, () => bgpDown(bgp)); // before anything exists, so a crash half-way still cleans up
   try {
-    for (const d of ['router', daemon]) mkdirSync(join(dir, d), { recursive: true });
+    mkdirSync(join(dir, daemon), { recursive: true });
+    if (!router) {
+      mkdirSync(join(routerDir(bgp), 'peers'), { recursive: true });
+      ipBatch([`netns add ${bgp.routerNs}`]);
+    }
     // The /31 between the node and the router; no IPv6 (addrgenmode none), no other address, no default route.
-    ipBatch([`netns add ${bgp.routerNs}`]);
     ipBatch([
-      `link add ${SPEAKER_IFACE} type veth peer name eth0 netns ${bgp.routerNs}`,
+      `link add ${SPEAKER_IFACE} type veth peer name ${bgp.routerProto} netns ${bgp.routerNs}`,
       `link set ${SPEAKER_IFACE} addrgenmode none`,
-      `address add ${SPEAKER_ADDR}/31 dev ${SPEAKER_IFACE}`,
+      `address add ${speakerAddr}/31 dev ${SPEAKER_IFACE}`,
       `link set ${SPEAKER_IFACE} up`,
     ], env.linkNs);
-    ipBatch(['link set lo up', 'link set eth0 addrgenmode none', `address add ${ROUTER_ADDR}/31 dev eth0`, 'link set eth0 up'], bgp.routerNs);
-
-    const r = join(dir, 'router');
-    writeFileSync(join(r, 'bird.conf'), routerBirdConf(join(r, 'bird.log')));
-    bgp.pids.push(startDaemon(bgp.routerNs, join(r, 'stdout.log'), 'bird', ['-f', '-c', join(r, 'bird.conf'), '-s', bgp.routerSocket, '-P', join(r, 'bird.pid')]));
-    poll('the router bird to start', ESTABLISH_TIMEOUT_MS, () => (existsSync(bgp.routerSocket) ? true : undefined));
+    const iface = bgp.routerProto;
+    ipBatch([...(router ? [] : ['link set lo up']), `link set ${iface} addrgenmode none`, `address add ${routerAddr}/31 dev ${iface}`, `link set ${iface} up`], bgp.routerNs);
+    writeFileSync(peerFile(bgp), routerPeerConf(bgp));
+    if (router) {
+      configureRouter(bgp);
+    } else {
+      const r = routerDir(bgp);
+      writeFileSync(join(r, 'bird.conf'), routerBirdConf(r));
+      bgp.pids.push(startDaemon(bgp.routerNs, join(r, 'stdout.log'), 'bird', ['-f', '-c', join(r, 'bird.conf'), '-s', bgp.routerSocket, '-P', join(r, 'bird.pid')]));
+      poll('the router bird to start', ESTABLISH_TIMEOUT_MS, () => (existsSync(bgp.routerSocket) ? true : undefined));
+    }
 
     const t0 = Date.now();
     startSpeaker(bgp, env);
@@ -503,6 +558,16 @@ export function bgpUp(env: BgpLabEnv, daemon: BgpDaemon): BgpLab {
   return bgp;
 }
 
+/** The router's files (in the router owner's lab dir), and this node's session file among them. */
+const routerDir = (bgp: BgpLab): string => dirname(bgp.routerSocket);
+const peerFile = (bgp: BgpLab): string => join(routerDir(bgp), 'peers', `${bgp.routerProto}.conf`);
+
+/** Make the running router re-read its config (sessions with the other nodes stay up). */
+function configureRouter(bgp: BgpLab): void {
+  const out = birdc(bgp.routerNs, bgp.routerSocket, ['configure']);
+  if (!/Reconfigur/.test(out)) throw new Error(`router: birdc configure: ${out.trim()}`);
+}
+
 /** <lab dir>/bgp/bgp.json: this record (PIDs, sockets, faults), for a CLI, a probe's config or a sweep. */
 function save(bgp: BgpLab): void {
   writeFileSync(join(bgp.dir, 'bgp.json.tmp'), JSON.stringify(bgp, null, 2) + '\n');
@@ -511,9 +576,9 @@ function save(bgp: BgpLab): void {
 
 function readLogs(bgp: BgpLab): string {
   const files: string[] = [];
-  for (const d of ['router', bgp.daemon]) {
+  for (const d of [routerDir(bgp), join(bgp.dir, bgp.daemon)]) {
     try {
-      for (const f of readdirSync(join(bgp.dir, d))) if (f.endsWith('.log')) files.push(join(bgp.dir, d, f));
+      for (const f of readdirSync(d)) if (f.endsWith('.log')) files.push(join(d, f));
     } catch {
       /* no dir */
     }
@@ -521,7 +586,10 @@ function readLogs(bgp: BgpLab): string {
   return files.map((f) => `\n--- ${f}\n${tail(f)}`).join('');
 }
 
-/** Stop the daemons (by their PIDs), remove the router namespace, the veth and every file. Idempotent, never throws. */
+/**
+ * Stop the daemons (by their PIDs), remove the veth and every file, and the router namespace if
+ * this node owns it (node 2 only leaves the shared router). Idempotent, never throws.
+ */
 export function bgpDown(bgp: BgpLab): void {
   const ours = bgp.pids.filter((pid) => pidAlive(pid) && OUR_COMMS.has(comm(pid) ?? ''));
   for (const pid of ours) signal(pid, 'SIGTERM'); // all three shut down cleanly on SIGTERM (bird and FRR remove their sockets)
@@ -530,8 +598,15 @@ export function bgpDown(bgp: BgpLab): void {
   for (const pid of ours.filter(pidAlive)) signal(pid, 'SIGKILL');
   while (ours.some(pidAlive) && Date.now() < end + 2_000) sleep(20);
 
+  // Deleting a veth end deletes its peer too: this node's interface in the router namespace goes with it.
   if (listNamespaces().includes(bgp.speakerNs)) spawnSync('ip', ['-n', bgp.speakerNs, 'link', 'del', bgp.speakerIface], { stdio: 'ignore' });
-  deleteNamespaces([bgp.routerNs]);
+  if (bgp.routerOwner === bgp.prefix) {
+    deleteNamespaces([bgp.routerNs]); // with any other node's veth end in it; their bgpDown finds nothing left
+  } else {
+    // A node 2 leaves the shared router: drop its session (a router already gone has nothing to drop).
+    rmSync(peerFile(bgp), { force: true });
+    if (existsSync(bgp.routerSocket)) spawnSync('ip', ['netns', 'exec', bgp.routerNs, 'birdc', '-s', bgp.routerSocket, 'configure'], { stdio: 'ignore', timeout: 10_000 });
+  }
   if (bgp.daemon === 'frr') {
     // FRR keeps a crash-log dir in /var/tmp/frr/<daemon>.<pid> (removed on a clean exit, not after SIGKILL).
     for (const pid of bgp.pids) for (const d of ['zebra', 'bgpd']) rmSync(join(FRR_TMP, `${d}.${pid}`), { recursive: true, force: true });

@@ -1,7 +1,8 @@
 /**
  * Two lab nodes side by side: what a live migration needs. Each node is a whole lab (lab.ts):
  * its own node namespace with OVS and br-int, its own link namespace with the /32 routes, its own
- * libvirt node.xml, disk tree, BGP speaker (and router) and config.yaml. Node 1 is the lab
+ * libvirt node.xml, disk tree, BGP speaker and config.yaml. Both speakers peer with one router,
+ * node 1's `<prefix>-rtr` (BGP.md). Node 1 is the lab
  * `<prefix>` and holds the instances; node 2 is the lab `<prefix>n2` (namespaces
  * `<prefix>n2-node`, `<prefix>n2-link`, ..., dir /tmp/<prefix>n2), empty until `migrate` moves
  * instances to it. Their config.yaml say `host: <prefix>-node1` / `<prefix>-node2`.
@@ -16,6 +17,7 @@
  */
 import { labDown, labUp, loadLab, saveLab, type LabEnv, type LabUpOptions, type LibvirtDriver } from './lab.js';
 import { assertPrefix, readCurrent } from './files.js';
+import { addonsBgpUp } from './addons.js';
 import { ipBatch, uniquePrefix } from './netns.js';
 import { kvmUnavailableReason } from './kvm.js';
 import { labMonitoringUp } from './monitoring.js';
@@ -70,13 +72,15 @@ export function clusterUp(opts: ClusterUpOptions): Cluster {
   try {
     const node2 = labUp({
       instances: 0, prefix: nodePrefix(prefix, 2), host: `${prefix}-node2`,
-      bgp: opts.bgp, disks: opts.disks, firewall: opts.firewall, persist: opts.persist,
+      disks: opts.disks, firewall: opts.firewall, persist: opts.persist,
       libvirt, kvmCapsFrom: node1.kvm?.dir,
     });
     node1.otherNodes = [node2.prefix];
     if (libvirt === 'kvm') linkForMigration(node1, node2);
     // One monitoring namespace for both nodes, owned by node 1 (MONITORING.md).
     if (opts.monitoring) labMonitoringUp([node1, node2]);
+    // Node 2's speaker peers with node 1's router, as both would with their top-of-rack router.
+    if (opts.bgp) addonsBgpUp(node2, opts.bgp, node1.bgp!);
     saveLab(node1);
     saveLab(node2);
     return { prefix, nodes: [node1, node2] };

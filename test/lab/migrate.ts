@@ -47,7 +47,8 @@ const NOT_AN_INSTANCE = new Set(['orphan-bgp', 'orphan-disk']);
 /**
  * Move instance `index` from `src` to `dst` (both running labs with the same optional parts),
  * updating both labs' records and files. Returns the instance as `dst` now has it. With BGP,
- * it returns once both routers agree. The instance must be healthy (heal it first).
+ * it returns once the shared router has the /32 from `dst` (and, unless --leave bgp/route, no
+ * longer from `src`). The instance must be healthy (heal it first).
  */
 export function migrate(src: LabEnv, dst: LabEnv, index: number, opts: { leave?: LeaveStep[] } = {}): LabInstance {
   const i = src.instances.find((x) => x.index === index);

@@ -16,8 +16,8 @@ import { disksUnavailableReason, instanceDir } from '../lab/disks.js';
 import { readCurrent, setCurrent } from '../lab/files.js';
 import { listNamespaces, uniquePrefix } from '../lab/netns.js';
 import { requireLab } from '../lab/require.js';
+import { labCliOk } from '../support/cli.js';
 
-const CLI = new URL('../lab/cli.js', import.meta.url).pathname;
 const labs: string[] = [];
 after(() => {
   for (const p of labs) labDown(p); // also on failure; idempotent
@@ -32,15 +32,6 @@ function requireParts(t: TestContext): boolean {
   return false;
 }
 
-function cli(...args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-function cliOk(...args: string[]): string {
-  const r = cli(...args);
-  assert.equal(r.code, 0, `lab ${args.join(' ')}: ${r.err}`);
-  return r.out;
-}
 
 const slash32 = (ips: string[]): string[] => ips.map((ip) => `${ip}/32`);
 /** Only instance dirs, leftovers and orphans: nova's own entries left out. */
@@ -83,7 +74,7 @@ test('wired lab: BGP (bird) and disks with their faults, through the API and the
   });
 
   await t.test('CLI status shows the speaker, what the router received, the tree and every fault', () => {
-    const out = cliOk('status', prefix);
+    const out = labCliOk('status', prefix);
     assert.match(out, /^BGP: BIRD [\d.]+ speaker AS 65001 in \S+-link/m);
     assert.match(out, new RegExp(`router received 4: .*${orphanBgpIp(9).replace(/\./g, '\\.')}/32`));
     assert.match(out, new RegExp(`^disks: ${e.disks!.root}$`, 'm'));
@@ -92,25 +83,25 @@ test('wired lab: BGP (bird) and disks with their faults, through the API and the
   });
 
   await t.test('CLI heal <index> clears that index\'s faults only; heal all the rest', () => {
-    cliOk('heal', '3', '--prefix', prefix);
+    labCliOk('heal', '3', '--prefix', prefix);
     e = loadLab(prefix);
     assert.ok(!treeEntries(e).some((n) => n.endsWith('_resize') || n.endsWith('_del')));
     assert.ok(!backingChainOk(join(instanceDir(e.disks!, e.instances[3].uuid), 'disk')), 'missing-backing on 4 stays');
-    cliOk('heal', '2', '--prefix', prefix);
+    labCliOk('heal', '2', '--prefix', prefix);
     assert.ok(announced(e.bgp!).includes(`${ips()[1]}/32`));
-    cliOk('heal', 'all', '--prefix', prefix);
+    labCliOk('heal', 'all', '--prefix', prefix);
     e = loadLab(prefix);
     assert.deepEqual(e.addonFaults, []);
     assert.deepEqual(announced(e.bgp!), slash32(ips()));
     assert.deepEqual(treeEntries(e), uuids());
     assert.ok(backingChainOk(join(instanceDir(e.disks!, e.instances[3].uuid), 'disk')));
-    assert.match(cliOk('status', prefix), /^active faults: none$/m);
+    assert.match(labCliOk('status', prefix), /^active faults: none$/m);
   });
 
   await t.test('CLI fault from another process; the API heals it', () => {
-    cliOk('fault', '1', 'no-bgp', '--prefix', prefix);
-    cliOk('fault', '2', 'orphan-bgp', '--prefix', prefix);
-    cliOk('fault', '2', 'orphan-disk', '--prefix', prefix);
+    labCliOk('fault', '1', 'no-bgp', '--prefix', prefix);
+    labCliOk('fault', '2', 'orphan-bgp', '--prefix', prefix);
+    labCliOk('fault', '2', 'orphan-disk', '--prefix', prefix);
     e = loadLab(prefix);
     assert.deepEqual(announced(e.bgp!), slash32([...ips().slice(1), orphanBgpIp(2)]));
     assert.equal(treeEntries(e).length, 5);
@@ -143,12 +134,12 @@ test('wired lab via the CLI: up --bgp --disks, down from another process', (t) =
   labs.push(prefix);
   const previous = readCurrent(); // `up` makes this lab the machine's current one: put it back after
   t.after(() => setCurrent(previous && existsSync(`/tmp/${previous}`) ? previous : null));
-  assert.match(cliOk('up', '2', '--bgp', 'bird', '--disks', '--faults', '1:no-bgp,2:resize-leftover', '--prefix', prefix), new RegExp(`/tmp/${prefix}/lab.json`));
+  assert.match(labCliOk('up', '2', '--bgp', 'bird', '--disks', '--faults', '1:no-bgp,2:resize-leftover', '--prefix', prefix), new RegExp(`/tmp/${prefix}/lab.json`));
   const e = loadLab(prefix);
   assert.deepEqual(announced(e.bgp!), [`${e.instances[1].ip}/32`]);
   assert.ok(treeEntries(e).includes(`${e.instances[1].uuid}_resize`));
   assert.ok(e.bgp!.pids.every(pidAlive), 'the daemons outlive the CLI that started them');
-  cliOk('down', prefix);
+  labCliOk('down', prefix);
   assert.ok(!e.bgp!.pids.some(pidAlive), 'down (another process) stopped them by their recorded PIDs');
   assert.deepEqual(listNamespaces().filter((ns) => ns.startsWith(`${prefix}-`)), []);
   assert.ok(!existsSync(e.dir));

@@ -22,7 +22,7 @@ import { pidAlive } from '../lab/procs.js';
 import { requireLab } from '../lab/require.js';
 import { kvmUnavailableReason } from '../lab/kvm.js';
 import { readCurrent, setCurrent } from '../lab/files.js';
-import { lmProbe } from '../support/cli.js';
+import { labCliOk, lmProbe } from '../support/cli.js';
 
 function requireParts(t: TestContext): boolean {
   if (!requireLab(t)) return false;
@@ -178,11 +178,7 @@ test('CLI: up --nodes 2, migrate --leave, status, down removes both nodes', (t) 
   if (!requireLab(t)) return;
   const prefix = uniquePrefix();
   const previous = readCurrent(); // `up` makes this lab the CLI's current one; restored below
-  const cli = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [new URL('../lab/cli.js', import.meta.url).pathname, ...args], { encoding: 'utf8', timeout: 60_000 });
-    assert.equal(r.status, 0, `lab ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const cli = labCliOk;
   try {
     cli('up', '2', '--nodes', '2', '--prefix', prefix);
     assert.equal(cli('migrate', '1', '--leave', 'route', '--prefix', prefix).trim(), `/tmp/${prefix}n2/config.yaml`);

@@ -20,6 +20,7 @@ import { readLabRecord, readCurrent, setCurrent } from '../lab/files.js';
 import { pidAlive } from '../lab/procs.js';
 import { listNamespaces, nsExec, nsPing, uniquePrefix } from '../lab/netns.js';
 import { requireLab } from '../lab/require.js';
+import { labCliOk } from '../support/cli.js';
 
 let c: Cluster | undefined;
 after(() => {
@@ -199,11 +200,7 @@ test('CLI: up --nodes 2 --monitoring, status shows it, down removes it', { timeo
   if (!requireLab(t) || !requireMonitoring(t)) return;
   const prefix = uniquePrefix();
   const previous = readCurrent(); // `up` makes this lab the CLI's current one; restored below
-  const cli = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [new URL('../lab/cli.js', import.meta.url).pathname, ...args], { encoding: 'utf8', timeout: 120_000 });
-    assert.equal(r.status, 0, `lab ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const cli = labCliOk;
   let m: MonitoringLab | null = null;
   try {
     cli('up', '1', '--nodes', '2', '--monitoring', '--libvirt', 'test', '--prefix', prefix);

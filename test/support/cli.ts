@@ -45,3 +45,18 @@ export function assertNoStack(run: CliRun): void {
     throw new Error(`stack trace in output:\n${text}`);
   }
 }
+
+/** The lab's own CLI (`npm run lab -- ...`), built next to the tests. */
+export const LAB_CLI = new URL('../lab/cli.js', import.meta.url).pathname;
+
+export function labCli(args: string[], timeoutMs = 120_000): CliRun {
+  const r = spawnSync(process.execPath, [LAB_CLI, ...args], { encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** labCli that must exit 0; its stdout. */
+export function labCliOk(...args: string[]): string {
+  const r = labCli(args);
+  if (r.code !== 0) throw new Error(`lab ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}

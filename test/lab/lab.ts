@@ -117,7 +117,7 @@ export interface LabEnv {
 
 export type LibvirtDriver = 'test' | 'kvm';
 export const LIBVIRT_DRIVERS: readonly LibvirtDriver[] = ['test', 'kvm'];
-/** KVM guests are real processes (~30 MB each beyond their 128 MiB of address space): keep them few. */
+/** KVM guests are real processes (~40 MB of RSS each, 128 MiB of address space): keep them few. */
 export const MAX_KVM_INSTANCES = 32;
 
 export interface LabUpOptions {

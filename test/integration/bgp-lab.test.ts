@@ -18,7 +18,7 @@ import {
 } from '../lab/bgp.js';
 import { pidAlive } from '../lab/procs.js';
 import { listNamespaces, nsExec } from '../lab/netns.js';
-import { requireLab } from '../lab/require.js';
+import { requireLab, requirePart } from '../lab/require.js';
 
 let env: LabEnv | undefined;
 let bgp: BgpLab | undefined;
@@ -42,11 +42,7 @@ const ORPHAN = '198.18.1.200';
 
 /** Gate on the daemon's binaries: skip, or fail under LMP_REQUIRE_LAB=1 (CI). */
 function requireDaemon(t: TestContext, daemon: BgpDaemon): boolean {
-  const reason = bgpUnavailableReason(daemon);
-  if (reason === null) return true;
-  if (process.env.LMP_REQUIRE_LAB === '1') throw new Error(`BGP lab required (LMP_REQUIRE_LAB=1) but ${daemon} unavailable: ${reason}`);
-  t.skip(reason);
-  return false;
+  return requirePart(t, `BGP lab (${daemon})`, bgpUnavailableReason(daemon));
 }
 
 // ---- LMP_BGP_FIXTURES: record the speakers' views ----------------------------------------------

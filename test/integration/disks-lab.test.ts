@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { labDir } from '../lab/files.js';
 import { identity } from '../lab/identity.js';
 import { uniquePrefix } from '../lab/netns.js';
-import { requireLab } from '../lab/require.js';
+import { requireLab, requirePart } from '../lab/require.js';
 import {
   IMAGE_ID, cacheName, diskFault, diskHeal, disksDown, disksUnavailableReason, disksUp, instanceDir, sharedBase, type DiskEnv, type DiskTree,
 } from '../lab/disks.js';
@@ -24,13 +24,7 @@ after(() => {
   if (env) rmSync(env.dir, { recursive: true, force: true });
 });
 
-function requireQemuImg(t: TestContext): boolean {
-  const reason = disksUnavailableReason();
-  if (reason === null) return true;
-  if (process.env.LMP_REQUIRE_LAB === '1') throw new Error(`lab required (LMP_REQUIRE_LAB=1) but unavailable: ${reason}`);
-  t.skip(reason);
-  return false;
-}
+const requireQemuImg = (t: TestContext): boolean => requirePart(t, 'disk tree', disksUnavailableReason());
 
 /** A lab-shaped env with `n` instances and a dir of its own, without namespaces (the tree needs none). */
 function minimalEnv(n: number): DiskEnv {

@@ -10,8 +10,7 @@
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { clusterDown, clusterUp, type Cluster } from '../lab/cluster.js';
 import { migrate } from '../lab/migrate.js';
 import { kvmProcesses, kvmUnavailableReason, virsh, type KvmNode } from '../lab/kvm.js';
@@ -19,7 +18,7 @@ import { labDisplayName, leftDomain } from '../lab/libvirt.js';
 import { heal, injectFault } from '../lab/lab.js';
 import { listNamespaces } from '../lab/netns.js';
 import { pidAlive } from '../lab/procs.js';
-import { requireLab } from '../lab/require.js';
+import { fixtureRecorder, requireLab, requirePart } from '../lab/require.js';
 import { lmProbe } from '../support/cli.js';
 
 let cluster: Cluster | undefined;
@@ -27,20 +26,8 @@ after(() => {
   if (cluster) clusterDown(cluster); // idempotent; also on failure
 });
 
-function requireKvm(t: TestContext): boolean {
-  const reason = kvmUnavailableReason();
-  if (reason === null) return true;
-  if (process.env.LMP_REQUIRE_LAB === '1') throw new Error(`KVM lab required (LMP_REQUIRE_LAB=1) but unavailable: ${reason}`);
-  t.skip(reason);
-  return false;
-}
-
-const fixtureDir = process.env.LMP_KVM_FIXTURES;
-function fixture(name: string, text: string): void {
-  if (!fixtureDir) return;
-  mkdirSync(fixtureDir, { recursive: true });
-  writeFileSync(join(fixtureDir, name), text);
-}
+const requireKvm = (t: TestContext): boolean => requirePart(t, 'KVM lab', kvmUnavailableReason());
+const fixture = fixtureRecorder('LMP_KVM_FIXTURES');
 
 /** `virsh event --all --loop --timeout N` in the background; resolves with what it printed. */
 function events(uri: string, seconds: number): { done: Promise<string> } {

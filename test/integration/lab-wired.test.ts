@@ -15,7 +15,7 @@ import { pidAlive } from '../lab/procs.js';
 import { disksUnavailableReason, instanceDir } from '../lab/disks.js';
 import { readCurrent, setCurrent } from '../lab/files.js';
 import { listNamespaces, uniquePrefix } from '../lab/netns.js';
-import { requireLab } from '../lab/require.js';
+import { requireLab, requirePart } from '../lab/require.js';
 import { labCliOk } from '../support/cli.js';
 
 const labs: string[] = [];
@@ -25,11 +25,7 @@ after(() => {
 
 function requireParts(t: TestContext): boolean {
   if (!requireLab(t)) return false;
-  const reason = bgpUnavailableReason('bird') ?? disksUnavailableReason();
-  if (reason === null) return true;
-  if (process.env.LMP_REQUIRE_LAB === '1') throw new Error(`wired lab required (LMP_REQUIRE_LAB=1): ${reason}`);
-  t.skip(reason);
-  return false;
+  return requirePart(t, 'wired lab', bgpUnavailableReason('bird') ?? disksUnavailableReason());
 }
 
 

@@ -19,7 +19,7 @@ import { dumpFlows } from '../lab/flows.js';
 import { ovsDirOf, vsctl } from '../lab/ovs.js';
 import { labUnavailableReason, listNamespaces, nsExec, nsPing, sh, uniquePrefix } from '../lab/netns.js';
 import { pidAlive } from '../lab/procs.js';
-import { requireLab } from '../lab/require.js';
+import { requireLab, requirePart } from '../lab/require.js';
 import { kvmUnavailableReason } from '../lab/kvm.js';
 import { readCurrent, setCurrent } from '../lab/files.js';
 import { labCliOk, lmProbe } from '../support/cli.js';
@@ -27,10 +27,7 @@ import { labCliOk, lmProbe } from '../support/cli.js';
 function requireParts(t: TestContext): boolean {
   if (!requireLab(t)) return false;
   const reason = bgpUnavailableReason('bird') ?? disksUnavailableReason() ?? (spawnSync('virsh', ['--version']).status === 0 ? null : 'virsh not installed');
-  if (reason === null) return true;
-  if (process.env.LMP_REQUIRE_LAB === '1') throw new Error(`2-node lab required (LMP_REQUIRE_LAB=1): ${reason}`);
-  t.skip(reason);
-  return false;
+  return requirePart(t, '2-node lab', reason);
 }
 
 // ---- what the real tools say ---------------------------------------------------------------------

@@ -9,8 +9,7 @@
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import {
   icingaApi, icingaServiceState, icingaSubmit, monitoringEnvFile, monitoringProcesses, monitoringUnavailableReason,
   nagiosServiceState, nagiosSubmit, readMonitoringRecord, sendNsca, statusDatBlock, waitNagiosResult, type MonitoringLab,
@@ -19,7 +18,7 @@ import { clusterDown, clusterUp, type Cluster } from '../lab/cluster.js';
 import { readLabRecord, readCurrent, setCurrent } from '../lab/files.js';
 import { pidAlive } from '../lab/procs.js';
 import { listNamespaces, nsExec, nsPing, uniquePrefix } from '../lab/netns.js';
-import { requireLab } from '../lab/require.js';
+import { fixtureRecorder, requireLab, requirePart } from '../lab/require.js';
 import { labCliOk } from '../support/cli.js';
 
 let c: Cluster | undefined;
@@ -27,20 +26,8 @@ after(() => {
   if (c) clusterDown(c); // also on failure; idempotent
 });
 
-function requireMonitoring(t: TestContext): boolean {
-  const reason = monitoringUnavailableReason();
-  if (reason === null) return true;
-  if (process.env.LMP_REQUIRE_LAB === '1') throw new Error(`monitoring lab required (LMP_REQUIRE_LAB=1) but unavailable: ${reason}`);
-  t.skip(reason);
-  return false;
-}
-
-const fixtureDir = process.env.LMP_MON_FIXTURES;
-function fixture(name: string, text: string): void {
-  if (!fixtureDir) return;
-  mkdirSync(fixtureDir, { recursive: true });
-  writeFileSync(join(fixtureDir, name), text);
-}
+const requireMonitoring = (t: TestContext): boolean => requirePart(t, 'monitoring lab', monitoringUnavailableReason());
+const fixture = fixtureRecorder('LMP_MON_FIXTURES');
 
 const now = (): number => Math.floor(Date.now() / 1000);
 
@@ -163,7 +150,7 @@ test('2-node cluster with monitoring: one monitoring namespace takes passive res
       assert.equal(after.output, `CRITICAL: 1 orphaned disk on ${h}`);
       assert.match(after.perfdata, /orphaned/);
       assert.ok(after.lastCheck >= now() - 60);
-      if (fixtureDir && h === host) {
+      if (process.env.LMP_MON_FIXTURES && h === host) { // recording only: spare the API calls otherwise
         const name = encodeURIComponent(`${host}!orphaned-disks`);
         fixture('icinga2.objects-services.orphaned-disks.json', `${icingaApi(lab, 'GET', `/v1/objects/services/${name}`).raw}\n`);
         fixture(

@@ -22,7 +22,7 @@ export type BgpDaemon = 'bird' | 'frr' | 'gobgp';
 export const BGP_DAEMONS: readonly BgpDaemon[] = ['bird', 'frr', 'gobgp'];
 export type BgpFault = 'no-bgp' | 'orphan-bgp';
 
-/** The part of a lab this file uses (kept small: lab.ts is being reworked). */
+/** The part of a lab this file uses. */
 export interface BgpLabEnv {
   prefix: string;
   dir: string;

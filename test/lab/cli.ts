@@ -108,7 +108,7 @@ function bgpLines(env: LabEnv): string[] {
 /** Which libvirt serves the node's domains, and (KVM) each domain's state as virsh says it. */
 function libvirtLines(env: LabEnv): string[] {
   const k = env.kvm;
-  if (!k) return [`libvirt: test driver, ${`test://${env.dir}/libvirt/node.xml`}`];
+  if (!k) return [`libvirt: test driver, test://${env.dir}/libvirt/node.xml`];
   let domains: string[];
   try {
     domains = domainStates(k).map(([name, state]) => `  ${name}  ${state}`);

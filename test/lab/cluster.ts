@@ -40,7 +40,7 @@ const MIGRATION_IFACE = 'mig';
 const MIGRATION_ADDRS = ['198.18.253.0', '198.18.253.1'];
 
 /** The libvirt driver `clusterUp` uses for these options. */
-export function clusterLibvirt(opts: Pick<ClusterUpOptions, 'nodes' | 'libvirt'>): LibvirtDriver {
+function clusterLibvirt(opts: Pick<ClusterUpOptions, 'nodes' | 'libvirt'>): LibvirtDriver {
   const want = opts.libvirt ?? ((opts.nodes ?? 1) === 2 ? 'auto' : 'test');
   return want === 'auto' ? (kvmUnavailableReason() === null ? 'kvm' : 'test') : want;
 }

@@ -19,7 +19,7 @@ import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GATEWAY_IP, LAB_NET, MAX_INSTANCES, identity } from './identity.js';
 import {
-  LAB_ROOT, PREFIX_RE, assertPrefix, labDir, labFile, readCurrent, readLabRecord, setCurrent, writeConfig, writeLabFiles,
+  LAB_ROOT, PREFIX_RE, assertPrefix, labDir, labFile, readCurrent, readLabRecord, setCurrent, writeConfig, writeLabFiles, type LabRecord,
 } from './files.js';
 import { LAB_PREFIX, deleteNamespaces, ipBatch, labUnavailableReason, listNamespaces, nsSysctl, uniquePrefix } from './netns.js';
 import { BRIDGE, ovsDbOf, plugArgs, plugPorts, startOvs, stopOvs, vsctl, type InstancePort, type OvsPids } from './ovs.js';
@@ -331,45 +331,28 @@ export function loadLab(prefix?: string): LabEnv {
   return env;
 }
 
-/** The OVS daemons' PIDs as lab.json recorded them (none if it is missing or unreadable). */
-function recordedPids(prefix: string): Partial<OvsPids> {
+/** A field of the lab's lab.json; undefined when it is missing or unreadable (teardown must not throw). */
+function recorded<K extends keyof LabRecord>(prefix: string, key: K): LabRecord[K] | undefined {
   try {
-    return readLabRecord(prefix)?.ovsPids ?? {};
+    return readLabRecord(prefix)?.[key];
   } catch {
-    return {};
+    return undefined;
   }
 }
 
 /** A cluster's other nodes as node 1's lab.json recorded them. */
-function recordedOtherNodes(prefix: string): string[] {
-  try {
-    return (readLabRecord(prefix)?.otherNodes ?? []).filter((p) => PREFIX_RE.test(p) && p !== prefix);
-  } catch {
-    return [];
-  }
-}
-
+const recordedOtherNodes = (prefix: string): string[] => (recorded(prefix, 'otherNodes') ?? []).filter((p) => PREFIX_RE.test(p) && p !== prefix);
+/** The OVS daemons' PIDs (none if unknown). */
+const recordedPids = (prefix: string): Partial<OvsPids> => recorded(prefix, 'ovsPids') ?? {};
+/** The BGP record (addonsDown falls back to <dir>/bgp/bgp.json). */
+const recordedBgp = (prefix: string): BgpLab | null => recorded(prefix, 'bgp') ?? null;
 /** The node's libvirtd: lab.json's record, else the one it wrote when it started. */
-function recordedLibvirtd(prefix: string): KvmNode | null {
-  try {
-    return readLabRecord(prefix)?.kvm ?? readLibvirtdRecord(join(labDir(prefix), 'libvirtd'));
-  } catch {
-    return readLibvirtdRecord(join(labDir(prefix), 'libvirtd'));
-  }
-}
-
-/** The BGP record in lab.json, if any (addonsDown falls back to <dir>/bgp/bgp.json). */
-function recordedBgp(prefix: string): BgpLab | null {
-  try {
-    return readLabRecord(prefix)?.bgp ?? null;
-  } catch {
-    return null;
-  }
-}
+const recordedLibvirtd = (prefix: string): KvmNode | null => recorded(prefix, 'kvm') ?? readLibvirtdRecord(join(labDir(prefix), 'libvirtd'));
 
 /**
- * Stop the lab's BGP, libvirtd (and its guests) and OVS daemons (by their recorded PIDs), then remove its namespaces (the veths
- * and br-int go with them) and its dir. Never throws: it runs in teardown.
+ * Stop the lab's BGP, monitoring, libvirtd (and its guests) and OVS daemons (by their recorded
+ * PIDs), then remove its namespaces (the veths and br-int go with them) and its dir. Never
+ * throws: it runs in teardown.
  */
 export function labDown(env: LabEnv | string): void {
   const prefix = typeof env === 'string' ? env : env.prefix;

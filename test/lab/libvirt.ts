@@ -119,7 +119,7 @@ export function writeLibvirtNode(
 }
 
 /** The KVM guest of a lab instance (kvm.ts guestXml with the instance's nova metadata). */
-export const kvmGuestXml = (i: LabInstance): string => guestXml(esc(i.name), i.uuid, novaMetadata(i, { name: 'm1.nano', memoryMiB: 128, diskGiB: 0 }));
+const kvmGuestXml = (i: LabInstance): string => guestXml(esc(i.name), i.uuid, novaMetadata(i, { name: 'm1.nano', memoryMiB: 128, diskGiB: 0 }));
 
 /**
  * Make libvirt serve the lab's instances: the test driver's node file, or, on a KVM node, define

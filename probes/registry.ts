@@ -1,8 +1,9 @@
 /**
  * Every probe lm-probe knows, in `lm-probe list` order. This is the only place a new probe
- * is registered: copy a probe folder, then add it here.
+ * is registered: copy a probe folder, then add it here. The core never imports this file's
+ * probes; the CLI hands the registry to it.
  */
-import type { AnyProbe } from '../src/runner.js';
+import type { AnyProbe } from '../src/probe.js';
 import instanceRouted from './instance-routed/index.js';
 
 export const registry: AnyProbe[] = [instanceRouted];

@@ -1,22 +1,32 @@
 /**
  * The command line: one command per probe, plus `run`, `list`, `inventory` and `config`.
  * Parses options, loads the config, runs probes through the runner and hands results to the
- * reporters. Exit code: the probe's status (the worst one for `run`).
+ * reporters. Nothing here exits: `runCli` resolves to the text to print and the exit code, and
+ * src/main.ts (the entry point) prints and exits. Usage errors are UNKNOWN (3) with one line on
+ * stdout, as the plugin guidelines ask: a monitoring system reads 1 as WARNING.
  */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { stringify } from 'yaml';
 import pkg from '../package.json' with { type: 'json' };
 import { findProbe, registry } from '../probes/registry.js';
-import { type Config, configSchema, loadConfig } from './config.js';
+import { type Config, configSchema, loadConfig, redactedConfig } from './config.js';
 import { oneLine } from './errors.js';
 import { execStats } from './host/exec.js';
 import { gatherInventory } from './inventory/index.js';
-import type { Inventory } from './inventory/types.js';
 import { Logger } from './log.js';
+import type { AnyProbe } from './probe.js';
+import { configuredReporters } from './report/index.js';
 import { formatJson } from './report/json.js';
 import { formatNagios } from './report/nagios.js';
-import { writeOco } from './report/oco.js';
-import { parseRange, Status, unknownResult, worst, type Result } from './result.js';
-import { type AnyProbe, runProbe } from './runner.js';
+import { deliverAll } from './report/reporter.js';
+import { parseRange, Status, unknownResult, worst } from './result.js';
+import { createRun } from './run-context.js';
+import { runProbes } from './runner.js';
+
+export interface CliOutput {
+  text: string;
+  code: number;
+}
 
 interface CommonOptions {
   config?: string;
@@ -29,10 +39,8 @@ interface CommonOptions {
   critical?: string;
 }
 
-/** Print and exit once stdout is flushed; never wait for stray handles (a hung child, a socket). */
-function finish(text: string, code: number): void {
-  process.stdout.write(text, () => process.exit(code));
-}
+/** The longest --timeout accepted, s (a day; Node's timers cannot go past ~24.8 days anyway). */
+const MAX_TIMEOUT_S = 86_400;
 
 function withCommonOptions(cmd: Command, thresholds: boolean): Command {
   cmd
@@ -51,56 +59,62 @@ function withCommonOptions(cmd: Command, thresholds: boolean): Command {
 }
 
 /** Load the config and apply command-line overrides; throws a one-line error for the caller to report. */
-function configure(opts: CommonOptions): Config {
-  const config = loadConfig(opts.config);
+function configure(opts: CommonOptions, thresholdsFor?: AnyProbe): Config {
+  const config = loadConfig(opts.config, registry);
   if (opts.timeout !== undefined) {
     const t = Number(opts.timeout);
-    if (!Number.isFinite(t) || t <= 0) throw new Error(`--timeout must be a positive number of seconds, got "${opts.timeout}"`);
+    if (!Number.isFinite(t) || t <= 0 || t > MAX_TIMEOUT_S) throw new Error(`--timeout must be a number of seconds from 1 to ${MAX_TIMEOUT_S}, got "${opts.timeout}"`);
     config.timeout = t;
   }
   if (opts.oco) config.oco.enabled = true;
-  // -w/-c apply to every probe that has thresholds (commander only offers them where they exist).
-  for (const section of Object.values(config.probes)) {
-    if (!('warning' in section)) continue;
+  // -w/-c belong to the one probe named on the command line; `run` takes thresholds from the config.
+  if (thresholdsFor) {
+    const section = config.probes[thresholdsFor.name];
     if (opts.warning !== undefined) section.warning = parseRange(opts.warning).text;
     if (opts.critical !== undefined) section.critical = parseRange(opts.critical).text;
   }
   return config;
 }
 
+/** Secret values of the config, so no trace line can show them. */
+function secretsOf(config: Config): string[] {
+  const a = config.inventory.openstack.auth;
+  return [a.password, a.application_credential_secret].filter(Boolean);
+}
+
 /** Run the probes `select` picks once the config is known (`run` honours `enabled`). */
-async function execute(select: (config: Config) => AnyProbe[], opts: CommonOptions, label: string): Promise<void> {
+async function execute(select: (config: Config) => AnyProbe[], opts: CommonOptions, label: string, single?: AnyProbe): Promise<CliOutput> {
   const log = new Logger({ debug: opts.debug, quiet: opts.quiet });
   let config: Config;
   let probes: AnyProbe[];
   try {
-    config = configure(opts);
+    config = configure(opts, single);
     probes = select(config);
   } catch (err) {
     const r = unknownResult(label, oneLine(err, 400));
-    return finish(opts.json ? formatJson([r], Status.UNKNOWN, { version: pkg.version }) : formatNagios(r), Status.UNKNOWN);
+    return { text: opts.json ? formatJson([r], Status.UNKNOWN, { version: pkg.version }) : formatNagios(r), code: Status.UNKNOWN };
   }
-
-  let inventory: Promise<Inventory> | undefined;
-  const shared = { config, log, inventory: () => (inventory ??= gatherInventory(config, { log })) };
-  const results: Result[] = [];
-  for (const probe of probes) {
-    const { result, log: probeLog } = await runProbe(probe, shared);
-    if (config.oco.enabled) writeOco(result, config.oco, probeLog);
-    results.push(result);
-  }
+  log.redact(secretsOf(config));
+  // One probe: its own deadline. Several: they run side by side inside the run's overall deadline.
+  const deadline = single ? undefined : Date.now() + config.run_timeout * 1000;
+  const shared = createRun(config, log, { deadline });
+  const reporters = configuredReporters(config);
+  const runs = await runProbes(probes, shared, (run) => deliverAll(reporters, run));
+  await Promise.all(reporters.map((r) => r.close?.(runs)));
+  const results = runs.map((r) => r.result);
   const overall = worst(...results.map((r) => r.status));
   const text = opts.json
     ? formatJson(results, overall, { version: pkg.version, host: config.host, processes_spawned: execStats.spawned })
     : results.map(formatNagios).join('');
-  finish(text, overall);
+  return { text, code: overall };
 }
 
-export function buildProgram(): Command {
+function buildProgram(done: (out: CliOutput) => void): Command {
   const program = new Command('lm-probe')
     .description('Post-live-migration health checks for OpenStack compute nodes (Nagios plugin compatible).')
     .version(pkg.version, '-V, --version')
-    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => done({ text: s, code: 0 }), writeErr: () => {} })
     .addHelpText('after', '\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (`run`: the worst of its probes).');
 
   program
@@ -108,25 +122,24 @@ export function buildProgram(): Command {
     .description('list the probes and what each checks')
     .action(() => {
       const width = Math.max(...registry.map((p) => p.name.length));
-      finish(registry.map((p) => `${p.name.padEnd(width)}  ${p.summary}\n`).join(''), 0);
+      done({ text: registry.map((p) => `${p.name.padEnd(width)}  ${p.summary}\n`).join(''), code: 0 });
     });
 
   program
     .command('config')
-    .description('print the configuration in effect (or, with --example, every key with its default and meaning)')
+    .description('print the configuration in effect, secrets as *** (or, with --example, every key with its default and meaning)')
     .option('--config <file>', 'config file (default /etc/lm-probe/config.yaml)')
     .option('--example', 'print the commented example config')
     .action(async (opts: { config?: string; example?: boolean }) => {
       if (opts.example) {
         const { renderExample } = await import('./config-example.js');
-        return finish(renderExample(configSchema()), 0);
+        return done({ text: renderExample(configSchema(registry)), code: 0 });
       }
       try {
-        const { source, ...config } = loadConfig(opts.config);
-        const { stringify } = await import('yaml');
-        finish(`# from ${source || 'built-in defaults'}\n${stringify(config)}`, 0);
+        const config = loadConfig(opts.config, registry);
+        done({ text: `# from ${config.source || 'built-in defaults'}\n${stringify(redactedConfig(config, registry))}`, code: 0 });
       } catch (err) {
-        finish(`${oneLine(err, 400)}\n`, Status.UNKNOWN);
+        done({ text: `${oneLine(err, 400)}\n`, code: Status.UNKNOWN });
       }
     });
 
@@ -142,37 +155,58 @@ export function buildProgram(): Command {
       try {
         config = configure(opts);
       } catch (err) {
-        return finish(`${oneLine(err, 400)}\n`, Status.UNKNOWN);
+        return done({ text: `${oneLine(err, 400)}\n`, code: Status.UNKNOWN });
       }
-      const inv = await gatherInventory(config, { log: new Logger({ debug: opts.debug }) });
+      const log = new Logger({ debug: opts.debug });
+      log.redact(secretsOf(config));
+      const inv = await gatherInventory(config, { log });
       const states = inv.sources.filter((s) => s.source !== 'cache').map((s) => s.state);
       // 0: every configured source answered; 1: degraded; 3: nothing could name the instances.
       const code = !states.includes('ok') ? Status.UNKNOWN : states.includes('failed') ? Status.WARNING : Status.OK;
-      if (opts.json) return finish(`${JSON.stringify({ host: config.host, ...inv, processes_spawned: execStats.spawned }, null, 2)}\n`, code);
+      if (opts.json) return done({ text: `${JSON.stringify({ host: config.host, ...inv, processes_spawned: execStats.spawned }, null, 2)}\n`, code });
       const { formatInventory } = await import('./report/inventory.js');
-      finish(formatInventory(inv), code);
+      done({ text: formatInventory(inv), code });
     });
 
-  withCommonOptions(program.command('run').argument('[probes...]', 'probes to run (default: every enabled probe)'), true)
-    .description('run several probes; one Nagios block each, exit with the worst status')
+  withCommonOptions(program.command('run').argument('[probes...]', 'probes to run (default: every enabled probe)'), false)
+    .description('run several probes side by side; one Nagios block each, exit with the worst status')
     .action(async (names: string[], opts: CommonOptions) => {
       const unknown = names.filter((n) => !findProbe(n));
       if (unknown.length) {
-        return finish(formatNagios(unknownResult('lm-probe', `unknown probe: ${unknown.join(', ')} (see lm-probe list)`)), Status.UNKNOWN);
+        return done({ text: formatNagios(unknownResult('lm-probe', `unknown probe: ${unknown.join(', ')} (see lm-probe list)`)), code: Status.UNKNOWN });
       }
       const named = names.map((n) => findProbe(n)!);
-      await execute((config) => (named.length ? named : registry.filter((p) => config.probes[p.name]?.enabled !== false)), opts, 'lm-probe');
+      done(await execute((config) => (named.length ? named : registry.filter((p) => config.probes[p.name]?.enabled !== false)), opts, 'lm-probe'));
     });
 
   for (const probe of registry) {
     const thresholds = 'warning' in probe.options && 'critical' in probe.options;
     withCommonOptions(program.command(probe.name), thresholds)
       .description(probe.summary)
-      .action(async (opts: CommonOptions) => execute(() => [probe], opts, probe.name));
+      .action(async (opts: CommonOptions) => done(await execute(() => [probe], opts, probe.name, probe)));
   }
   return program;
 }
 
-buildProgram()
-  .parseAsync(process.argv)
-  .catch((err: unknown) => finish(formatNagios(unknownResult('lm-probe', oneLine(err))), Status.UNKNOWN));
+/** Parse argv and run; resolves to what to print on stdout and the exit code. */
+export async function runCli(argv: string[]): Promise<CliOutput> {
+  let out: CliOutput | undefined;
+  const program = buildProgram((o) => { out ??= o; });
+  const args = argv.slice(2);
+  if (args.length === 0) {
+    return { text: formatNagios(unknownResult('lm-probe', 'no command given (lm-probe --help; lm-probe list for the probes)')), code: Status.UNKNOWN };
+  }
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (out) return out;
+    if (err instanceof CommanderError) {
+      // --help and --version end through here with exit code 0 and their text already captured.
+      if (err.exitCode === 0) return out ?? { text: '', code: 0 };
+      const reason = err.message.replace(/^error: /, '').replace(/\n[\s\S]*/, '');
+      return { text: formatNagios(unknownResult('lm-probe', `usage: ${reason} (lm-probe --help)`)), code: Status.UNKNOWN };
+    }
+    return { text: formatNagios(unknownResult('lm-probe', oneLine(err))), code: Status.UNKNOWN };
+  }
+  return out ?? { text: formatNagios(unknownResult('lm-probe', 'nothing to do (lm-probe --help)')), code: Status.UNKNOWN };
+}

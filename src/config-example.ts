@@ -4,9 +4,11 @@
  * `lm-probe config --example` prints it.
  */
 import { stringify } from 'yaml';
-import type { Field, ObjectField } from './schema.js';
+import type { Field, MapField, ObjectField, VariantsField } from './schema.js';
 
-function scalar(f: Exclude<Field, ObjectField>): string {
+type Leaf = Exclude<Field, ObjectField | MapField | VariantsField>;
+
+function scalar(f: Leaf): string {
   const v = f.kind === 'range' ? String(f.default) : f.default;
   return Array.isArray(v) ? JSON.stringify(v) : stringify(v).trim();
 }
@@ -17,6 +19,19 @@ function render(fields: ObjectField['fields'], indent: string, out: string[]): v
       if (f.doc) out.push(`${indent}# ${f.doc}`);
       out.push(`${indent}${key}:`);
       render(f.fields, `${indent}  `, out);
+      continue;
+    }
+    if (f.kind === 'map') {
+      out.push(`${indent}${key}: {}`.padEnd(40) + `  # ${f.doc}`);
+      continue;
+    }
+    if (f.kind === 'variants') {
+      out.push(`${indent}${key}: []`.padEnd(40) + `  # ${f.doc}`);
+      for (const [type, shape] of Object.entries(f.variants)) {
+        const lines: string[] = [];
+        render(shape, `${indent}#   `, lines);
+        out.push(`${indent}#  - type: ${type}`, ...lines.map((l) => l.replace(`${indent}#   `, `${indent}#    `)));
+      }
       continue;
     }
     const values = f.kind === 'enum' ? ` (${f.values.join(' | ')})` : '';

@@ -2,18 +2,19 @@
  * The configuration: one YAML file, every key optional with a documented default.
  * Errors name the file and line: `config error: /etc/lm-probe/config.yaml:12: ...`.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { LineCounter, parseDocument } from 'yaml';
-import { registry } from '../probes/registry.js';
 import { SOURCE_NAMES } from './inventory/types.js';
-import { bool, ConfigError, defaults, type Infer, list, num, obj, oneOf, type ObjectField, type Shape, str, validate } from './schema.js';
+import { bool, ConfigError, defaultValue, type Infer, list, num, obj, oneOf, type ObjectField, redact, secret, type Shape, str, validateAny } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/lm-probe/config.yaml';
+export const MAX_CONFIG_BYTES = 1024 * 1024;
 
 const core = {
   host: str('', "this node's name as Nova knows it (OS-EXT-SRV-ATTR:host); empty: the hostname"),
-  timeout: num(30, 'deadline of each probe, in seconds (--timeout overrides)', { min: 1 }),
+  timeout: num(30, 'deadline of each probe, in seconds (--timeout overrides)', { min: 1, max: 3600 }),
+  run_timeout: num(50, 'overall deadline of `lm-probe run`, in seconds: fits the cron minute and the systemd unit', { min: 1, max: 3600 }),
   state_dir: str('/var/lib/lm-probe', 'small state files kept between runs (first-seen times)'),
   lock_dir: str('/run/lm-probe', 'one lock file per probe, so two runs never overlap'),
   inventory: obj({
@@ -29,12 +30,12 @@ const core = {
       auth: obj({
         auth_url: str('', 'Keystone v3 URL, e.g. https://keystone.example:5000/v3'),
         username: str('', 'password auth: user'),
-        password: str('', 'password auth: password'),
+        password: secret('password auth: password'),
         user_domain_name: str('Default', 'password auth: the user\'s domain'),
         project_name: str('', 'password auth: project to scope the token to'),
         project_domain_name: str('Default', 'password auth: the project\'s domain'),
         application_credential_id: str('', 'application-credential auth: id'),
-        application_credential_secret: str('', 'application-credential auth: secret'),
+        application_credential_secret: secret('application-credential auth: secret'),
       }, 'Keystone credentials (empty: clouds.yaml or OS_* environment variables)'),
       region_name: str('', 'region of the endpoints to use ("" = any)'),
       interface: oneOf(['internal', 'public', 'admin'] as const, 'internal', 'endpoint interface from the catalog'),
@@ -45,6 +46,7 @@ const core = {
       token_cache: str('/var/cache/lm-probe/token.json', 'Keystone token cache, mode 0600, reused until shortly before it expires'),
     }, 'the OpenStack APIs: what Nova and Neutron believe is on this node'),
     file: str('', 'inventory file (YAML or JSON) listing the instances hosted here ("" = none)'),
+    on_degraded: oneOf(['warning', 'unknown', 'ok'] as const, 'warning', 'best status a probe may report while a source failed (it may hide instances); the reason is always in the output'),
     cache: obj({
       path: str('/var/cache/lm-probe/inventory.json', 'last good merged inventory, used when a source fails'),
       max_age: num(3600, 'seconds after which the cache is too old to use (0: never use it)', { min: 0 }),
@@ -62,8 +64,15 @@ const core = {
   }, 'OCO status files'),
 };
 
-/** The whole schema: the core keys plus one section per registered probe. */
-export function configSchema(): ObjectField {
+/** What the config needs of a probe: its name, one-line summary and option schema. */
+export interface ProbeOptionsSpec {
+  name: string;
+  summary: string;
+  options: Shape;
+}
+
+/** The whole schema: the core keys plus one section per probe given (the CLI passes the registry). */
+export function configSchema(registry: readonly ProbeOptionsSpec[]): ObjectField {
   const probes: Shape = {};
   for (const p of registry) {
     probes[p.name] = obj({ enabled: bool(true, 'run this probe with `lm-probe run`'), ...p.options }, p.summary);
@@ -86,12 +95,12 @@ function finish(value: Record<string, unknown>, source: string): Config {
   return config;
 }
 
-export function defaultConfig(): Config {
-  return finish(defaults(configSchema()) as Record<string, unknown>, '');
+export function defaultConfig(probes: readonly ProbeOptionsSpec[]): Config {
+  return finish(defaultValue(configSchema(probes)) as Record<string, unknown>, '');
 }
 
 /** Parse config text; `file` is only used in error messages. */
-export function parseConfig(text: string, file: string): Config {
+export function parseConfig(text: string, file: string, probes: readonly ProbeOptionsSpec[]): Config {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -99,7 +108,7 @@ export function parseConfig(text: string, file: string): Config {
     const line = e.linePos?.[0]?.line ?? lines.linePos(e.pos[0]).line;
     throw new ConfigError(file, line, `invalid YAML: ${e.message.split('\n')[0]}`);
   }
-  const value = validate(doc.contents, configSchema(), '', { file, lines });
+  const value = validateAny(doc.contents, configSchema(probes), '', { file, lines });
   return finish(value as Record<string, unknown>, file);
 }
 
@@ -107,15 +116,25 @@ export function parseConfig(text: string, file: string): Config {
  * Load the config. The default path may be absent (built-in defaults then); a file named
  * explicitly must exist.
  */
-export function loadConfig(path?: string): Config {
+export function loadConfig(path: string | undefined, probes: readonly ProbeOptionsSpec[]): Config {
   const file = path ?? DEFAULT_CONFIG_PATH;
   let text: string;
   try {
+    // A config is a few KiB: refuse a huge file before parsing it can exhaust memory or the deadline.
+    const size = statSync(file).size;
+    if (size > MAX_CONFIG_BYTES) throw new ConfigError(file, null, `file is ${size} bytes, more than a config can be (${MAX_CONFIG_BYTES} bytes at most)`);
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && path === undefined) return defaultConfig();
+    if (code === 'ENOENT' && path === undefined) return defaultConfig(probes);
     throw new ConfigError(file, null, code === 'ENOENT' ? 'file not found' : (err as Error).message);
   }
-  return parseConfig(text, file);
+  return parseConfig(text, file, probes);
+}
+
+/** The config as it may be printed: every secret shown as ***. */
+export function redactedConfig(config: Config, probes: readonly ProbeOptionsSpec[]): Record<string, unknown> {
+  const { source: _source, ...rest } = config;
+  return redact(rest, configSchema(probes)) as Record<string, unknown>;
 }

@@ -26,10 +26,12 @@ export interface Result {
   details: string[];
   perfdata: Perf[];
   durationMs?: number;
+  /** When the check ended, epoch ms (passive checks carry it; stale results are not sent as current). */
+  checkedAt?: number;
 }
 
 /** What a probe's run() returns; the runner adds the probe name and timing. */
-export type ProbeOutcome = Omit<Result, 'probe' | 'durationMs'>;
+export type ProbeOutcome = Omit<Result, 'probe' | 'durationMs' | 'checkedAt'>;
 
 /** Worst of several statuses (the exit code of `run`). Ranked CRITICAL > UNKNOWN > WARNING > OK:
  *  a probe that could not check anything is louder than a warning, but a real fault wins. */

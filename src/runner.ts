@@ -1,57 +1,72 @@
 /**
- * Runs one probe under its lock and deadline. Whatever happens inside (a throw, a hang, output
+ * Runs probes under their lock and deadline. Whatever happens inside (a throw, a hang, output
  * that cannot be parsed) comes out as a Result: UNKNOWN with a one-line reason, never a stack.
+ * A library, not a CLI: nothing here exits, prints or keeps state between runs, so a daemon can
+ * call it a thousand times.
  */
 import type { Config } from './config.js';
 import { ProbeError, oneLine } from './errors.js';
+import { activeCommands } from './host/exec.js';
+import { degradedLines } from './inventory/index.js';
 import type { Inventory } from './inventory/types.js';
 import { acquireLock } from './lock.js';
 import type { Logger } from './log.js';
-import type { Probe } from './probe.js';
-import { Status, unknownResult, type Result } from './result.js';
+import type { Presence } from './presence.js';
+import type { AnyProbe } from './probe.js';
+import { Status, STATUS_NAMES, unknownResult, worst, type ProbeOutcome, type Result } from './result.js';
 import { StateStore } from './state.js';
+import { join } from 'node:path';
 
+export type { AnyProbe } from './probe.js';
+
+/** What the probes of one run share: the config, the trace, one inventory, one presence record. */
 export interface RunShared {
   config: Config;
   log: Logger;
   /** Memoised: the first probe that asks gathers, the others reuse. */
   inventory: () => Promise<Inventory>;
+  /** Memoised likewise; `problems` are the shared state's (corrupt, not saved). */
+  presence: () => Promise<{ presence: Presence; problems: string[] }>;
+  /** Epoch ms by which the whole run must end; a probe's own deadline never passes it. */
+  deadline?: number;
 }
 
 export interface ProbeRun {
   result: Result;
   /** The probe's own trace (all levels), for the OCO debug file. */
   log: Logger;
+  /** Another run holds this probe's lock: nothing was checked, and nothing may be delivered. */
+  refused?: boolean;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyProbe = Probe<any>;
+/** After the deadline, how long a probe's work gets to wind down (its processes are being killed). */
+const SETTLE_MS = 1500;
 
 export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<ProbeRun> {
   const log = shared.log.child();
   const started = Date.now();
-  const finish = (r: Result): ProbeRun => ({ result: { ...r, durationMs: Date.now() - started }, log });
+  const finish = (r: Result, refused = false): ProbeRun => {
+    const result = { ...r, durationMs: Date.now() - started, checkedAt: Date.now() };
+    if (result.status === Status.UNKNOWN) log.debug(`${probe.name}: ${result.summary}`);
+    return refused ? { result, log, refused } : { result, log };
+  };
+  const timeoutS = shared.config.timeout;
+  const deadline = Math.min(started + timeoutS * 1000, shared.deadline ?? Infinity);
+  if (deadline - started < 100) return finish(unknownResult(probe.name, 'not run: the run\'s overall deadline was reached'));
 
   let lock;
   try {
-    lock = acquireLock(shared.config.lock_dir, probe.name);
+    lock = await acquireLock(shared.config.lock_dir, probe.name);
   } catch (err) {
     return finish(unknownResult(probe.name, `cannot take lock in ${shared.config.lock_dir}: ${oneLine(err)}`));
   }
-  if (!lock.acquired) {
-    return finish(unknownResult(probe.name, `already running (pid ${Number.isNaN(lock.pid) ? '?' : lock.pid})`));
-  }
+  if (!lock.acquired) return finish(unknownResult(probe.name, `already running (pid ${lock.pid})`), true);
 
-  const timeoutMs = shared.config.timeout * 1000;
-  const deadline = started + timeoutMs;
   const abort = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<Result>((resolve) => {
-    timer = setTimeout(() => {
-      abort.abort();
-      resolve(unknownResult(probe.name, `timed out after ${shared.config.timeout}s`));
-    }, timeoutMs);
-  });
+  const state = new StateStore(join(shared.config.state_dir, probe.name), log);
+  const used = { inventory: false, presence: false, waitingFor: '' };
+  let partial: ProbeOutcome | undefined;
+  let presenceProblems: string[] = [];
 
   const work = (async (): Promise<Result> => {
     const outcome = await probe.run({
@@ -60,24 +75,97 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
       log,
       signal: abort.signal,
       remainingMs: () => Math.max(0, deadline - Date.now()),
-      inventory: shared.inventory,
-      state: new StateStore(shared.config.state_dir),
+      inventory: async () => {
+        used.inventory = true;
+        used.waitingFor = 'the inventory';
+        try {
+          return await shared.inventory();
+        } finally {
+          used.waitingFor = '';
+        }
+      },
+      presence: async () => {
+        used.presence = true;
+        const p = await shared.presence();
+        presenceProblems = p.problems;
+        return p.presence;
+      },
+      state,
+      partial: (o: ProbeOutcome) => { partial = o; },
     });
     return { probe: probe.name, ...outcome };
   })().catch((err: unknown): Result => {
-    if (abort.signal.aborted) return unknownResult(probe.name, `timed out after ${shared.config.timeout}s`);
+    if (abort.signal.aborted) return timedOut();
     if (err instanceof ProbeError) return unknownResult(probe.name, oneLine(err));
     // A bug, not an expected failure: keep the stack for --debug, show one line.
     log.debug(`internal error: ${(err as Error)?.stack ?? String(err)}`);
     return unknownResult(probe.name, `internal error: ${oneLine(err)}`);
   });
 
-  try {
-    const result = await Promise.race([work, timedOut]);
-    if (result.status === Status.UNKNOWN) log.debug(`${probe.name}: ${result.summary}`);
-    return finish(result);
-  } finally {
-    clearTimeout(timer);
-    lock.release();
+  /** The deadline's verdict: what was being waited for, and what was learned by then. */
+  const cutAt = { what: '' };
+  function timedOut(): Result {
+    const why = `timed out after ${Math.round((deadline - started) / 100) / 10}s${cutAt.what ? ` waiting for ${cutAt.what}` : ''}`;
+    if (!partial) return unknownResult(probe.name, why);
+    // What was seen before the cut still counts: a CRITICAL seen is CRITICAL, anything else UNKNOWN.
+    const status = partial.status === Status.CRITICAL ? Status.CRITICAL : Status.UNKNOWN;
+    return { probe: probe.name, ...partial, status, summary: `${partial.summary} (partial: ${why})` };
   }
+
+  let timer: NodeJS.Timeout | undefined;
+  const cut = new Promise<Result>((resolve) => {
+    timer = setTimeout(() => {
+      cutAt.what = used.waitingFor || activeCommands(abort.signal).join(', ');
+      abort.abort(); // kills every process the probe started
+      resolve(timedOut());
+    }, deadline - started);
+  });
+
+  // The lock is released only once the work has ended (its processes are killed at the cut).
+  const settled = work.finally(() => lock.release());
+  let result = await Promise.race([work, cut]);
+  clearTimeout(timer);
+  if (abort.signal.aborted) await Promise.race([settled, new Promise((r) => setTimeout(r, SETTLE_MS))]);
+  else await settled;
+
+  // Reduced coverage and lost state are worth a line of their own, whatever the probe said.
+  const extra = [...state.problems, ...presenceProblems];
+  if (used.inventory && !abort.signal.aborted) {
+    const inv = await shared.inventory();
+    extra.push(...degradedLines(inv).filter((l) => !result.details.includes(l)));
+    result = degrade(result, inv, shared.config.inventory.on_degraded);
+  }
+  if (extra.length) result = { ...result, details: [...result.details, ...extra] };
+  return finish(result);
 }
+
+/** A degraded inventory may hide instances: an OK is worth `on_degraded` at best (default WARNING). */
+function degrade(r: Result, inv: Inventory, onDegraded: 'ok' | 'warning' | 'unknown'): Result {
+  const failed = inv.sources.filter((s) => s.state === 'failed').map((s) => s.source);
+  if (!failed.length || r.status !== Status.OK || onDegraded === 'ok') return r;
+  const status = onDegraded === 'unknown' ? Status.UNKNOWN : Status.WARNING;
+  return { ...r, status, summary: `${r.summary}; inventory degraded (${failed.join(', ')} failed): ${STATUS_NAMES[status]} at best` };
+}
+
+/** Up to this many probes of one run at a time (they share the inventory, not much else). */
+export const RUN_CONCURRENCY = 4;
+
+/**
+ * Every probe given, RUN_CONCURRENCY at a time, inside the run's overall deadline; `onResult`
+ * sees each run as soon as it ends (reporters deliver it). Results come back in the given order.
+ */
+export async function runProbes(probes: AnyProbe[], shared: RunShared, onResult?: (run: ProbeRun) => Promise<void> | void): Promise<ProbeRun[]> {
+  const runs: ProbeRun[] = new Array(probes.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < probes.length) {
+      const i = next++;
+      runs[i] = await runProbe(probes[i], shared);
+      await onResult?.(runs[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(RUN_CONCURRENCY, probes.length) }, worker));
+  return runs;
+}
+
+export const overallStatus = (runs: ProbeRun[]): Status => worst(...runs.map((r) => r.result.status));

@@ -12,11 +12,10 @@ import { arping } from '../../src/host/arping.js';
 import { icmpScan } from '../../src/host/icmp.js';
 import { readHostRoutes } from '../../src/host/iproute.js';
 import { describeStop, mtrTrace } from '../../src/host/mtr.js';
-import { degradedLines, requireInstances } from '../../src/inventory/index.js';
+import { requireInstances } from '../../src/inventory/index.js';
 import type { Infer, ObjectField } from '../../src/schema.js';
 import { bool, num, oneOf, range, str } from '../../src/schema.js';
 import { Status } from '../../src/result.js';
-import { graceLeftS, updateFirstSeen, type FirstSeen } from './grace.js';
 import { verdict, type IpObservation } from './verdict.js';
 
 const options = {
@@ -52,9 +51,7 @@ export default defineProbe({
     const running = all.filter((i) => i.state === 'running');
     if (running.length < all.length) log.debug(`${all.length - running.length} instances not running, not scanned`);
 
-    const nowS = Math.floor(Date.now() / 1000);
-    const seen = updateFirstSeen(ctx.state.read<FirstSeen | undefined>('first-seen', undefined), all.map((i) => i.uuid), nowS);
-    ctx.state.write('first-seen', seen);
+    const presence = await ctx.presence();
 
     // One entry per IP; the first instance that claims an IP owns it.
     const owners = new Map<string, { uuid: string; name?: string; tap?: string }>();
@@ -87,7 +84,7 @@ export default defineProbe({
       instance: owners.get(ip)!,
       replied: replied.has(ip),
       rechecked: false,
-      graceLeftS: graceLeftS(seen, owners.get(ip)!.uuid, o.grace, nowS),
+      graceLeftS: presence.graceLeftS(owners.get(ip)!.uuid, o.grace),
     }));
 
     if (failed.length > 0) {
@@ -113,8 +110,7 @@ export default defineProbe({
       log.debug(`all ${ips.length} ips are correctly routed`);
     }
     const { unrouted: _unrouted, ...outcome } = v;
-    // Reduced coverage is worth a line: a failed source may hide instances from the scan.
-    return { ...outcome, details: [...outcome.details, ...degradedLines(inventory)] };
+    return outcome;
   },
 });
 

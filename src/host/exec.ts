@@ -2,6 +2,11 @@
  * The one place lm-probe starts processes. Argument arrays only, a timeout always, inside a
  * network namespace when asked; failures come back as ProbeError with a one-line reason
  * that names the command ("mtr not found", "ip timed out after 5s", "ip exited 1: ...").
+ *
+ * Every command runs in a process group of its own, and the whole group is killed at its
+ * timeout, at the probe's deadline (the signal), on lm-probe's own SIGTERM/SIGINT, and once the
+ * command itself has exited: a helper it forked (mtr's mtr-packet, a wrapper script's hung
+ * child) can neither hold its output open past the limit nor outlive lm-probe.
  */
 import { ProbeError, oneLine } from '../errors.js';
 import { assertNamespace } from './validate.js';
@@ -28,6 +33,29 @@ export interface ExecResult {
 /** How many processes this run has started: the cost that must stay constant per probe. */
 export const execStats = { spawned: 0 };
 
+/** Commands running now, by process group, with the signal of the probe that started them. */
+const running = new Map<number, { cmd: string; signal?: AbortSignal }>();
+
+/** Names of the commands a probe (its signal) is waiting for now: what a deadline cut names. */
+export function activeCommands(signal?: AbortSignal): string[] {
+  return [...running.values()].filter((r) => r.signal === signal).map((r) => r.cmd);
+}
+
+function killGroup(pgid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, sig);
+  } catch { /* already gone */ }
+}
+
+/** Kill every process group lm-probe started (its own SIGTERM/SIGINT): nothing may outlive it. */
+export function killAllCommands(): void {
+  for (const pgid of running.keys()) killGroup(pgid, 'SIGKILL');
+}
+
+const seconds = (ms: number) => `${Math.round(ms / 100) / 10}s`;
+/** setTimeout's limit; a longer timeout would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 export async function run(cmd: string, args: string[], opts: ExecOptions): Promise<ExecResult> {
   const { execa } = await import('execa');
   let file = cmd;
@@ -36,11 +64,11 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
     file = 'ip';
     argv = ['netns', 'exec', assertNamespace(opts.namespace), cmd, ...args];
   }
+  if (opts.signal?.aborted) throw new ProbeError(`${cmd} not started: probe deadline reached`);
   execStats.spawned++;
-  const r = await execa(file, argv, {
-    timeout: opts.timeoutMs,
-    cancelSignal: opts.signal,
-    forceKillAfterDelay: 1000,
+  const child = execa(file, argv, {
+    detached: true, // its own process group, killed whole
+    cleanup: true,
     input: opts.input,
     reject: false,
     stdin: opts.input === undefined ? 'ignore' : 'pipe',
@@ -48,20 +76,48 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
+  const pgid = child.pid;
+  let stopped: 'timeout' | 'cancel' | undefined;
+  const stop = (why: 'timeout' | 'cancel') => {
+    if (stopped || pgid === undefined) return;
+    stopped = why;
+    killGroup(pgid, 'SIGTERM');
+    setTimeout(() => killGroup(pgid, 'SIGKILL'), 300).unref();
+  };
+  const timer = setTimeout(() => stop('timeout'), Math.min(Math.max(1, opts.timeoutMs), MAX_TIMER_MS));
+  const onAbort = () => stop('cancel');
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (pgid !== undefined) {
+    running.set(pgid, { cmd, signal: opts.signal });
+    // The command is done: whatever it left behind in its group is a stray (and may hold our pipes).
+    child.once('exit', () => killGroup(pgid, 'SIGKILL'));
+  }
+  let r;
+  try {
+    r = await child;
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+    if (pgid !== undefined) running.delete(pgid);
+  }
   const stdout = String(r.stdout ?? '');
   const stderr = String(r.stderr ?? '');
   const code = (r as { code?: string }).code;
   if (code === 'ENOENT') throw new ProbeError(`${file} not found`);
-  if (r.timedOut) throw new ProbeError(`${cmd} timed out after ${Math.round(opts.timeoutMs / 100) / 10}s`);
-  if (r.isCanceled) throw new ProbeError(`${cmd} cancelled: probe deadline reached`);
+  if (stopped === 'timeout') throw new ProbeError(`${cmd} timed out after ${seconds(opts.timeoutMs)}`);
+  if (stopped === 'cancel') throw new ProbeError(`${cmd} cancelled: probe deadline reached`);
+  const exitCode = r.exitCode ?? (r.signal ? 128 : 1);
   if (opts.namespace) {
     // `ip netns exec` reports its own failures on stderr before the command ever runs.
     if (/Cannot open network namespace/i.test(stderr)) {
       throw new ProbeError(`network namespace "${opts.namespace}" not found`);
     }
     if (/exec of "[^"]*" failed: No such file/i.test(stderr)) throw new ProbeError(`${cmd} not found`);
+    if (/^(setting the network namespace|mount of \/sys failed|exec of)/im.test(stderr) && exitCode !== 0) {
+      throw new ProbeError(`ip netns exec ${opts.namespace} ${cmd}: ${oneLine(stderr, 160)}`);
+    }
   }
-  const exitCode = r.exitCode ?? (r.signal ? 128 : 1);
+  if (exitCode === 127 && !stdout && /not found|No such file/i.test(stderr)) throw new ProbeError(`${cmd} not found (${oneLine(stderr, 100)})`);
   if (exitCode !== 0 && !(opts.okExitCodes ?? []).includes(exitCode)) {
     const why = oneLine(stderr || stdout || r.signal || 'no output', 160);
     throw new ProbeError(`${cmd} exited ${r.signal ? `on ${r.signal}` : exitCode}: ${why}`);

@@ -123,7 +123,7 @@ export async function scanHere(ips: string[], opts: IcmpOptions, stats: ScanStat
 // ---------------------------------------------------------------------------------------------
 // Namespace: one worker process
 
-/** tsc output: next to this file; esbuild bundle: this code is in dist/cli.js or dist/chunk-*.js, the worker in dist/host/. */
+/** tsc output: next to this file; esbuild bundle: this code is in dist/main.js or dist/chunk-*.js, the worker in dist/host/. */
 function workerPath(): string {
   for (const rel of ['./icmp-worker.js', './host/icmp-worker.js']) {
     const path = fileURLToPath(new URL(rel, import.meta.url));

@@ -11,15 +11,15 @@ interface CacheFile {
   instances: Instance[];
 }
 
-export function saveCache(path: string, host: string, instances: Instance[], now = Date.now()): void {
+export async function saveCache(path: string, host: string, instances: Instance[], now = Date.now()): Promise<void> {
   const doc: CacheFile = { savedAt: now, host, instances };
-  writeFileAtomic(path, `${JSON.stringify(doc)}\n`, 0o600);
+  await writeFileAtomic(path, `${JSON.stringify(doc)}\n`, 0o600);
 }
 
 /** The cached instances and their age, or why the cache cannot be used. */
-export function loadCache(path: string, host: string, maxAgeS: number, now = Date.now()): { instances: SourceInstance[]; ageS: number } | { unusable: string } {
+export async function loadCache(path: string, host: string, maxAgeS: number, now = Date.now()): Promise<{ instances: SourceInstance[]; ageS: number } | { unusable: string }> {
   if (maxAgeS <= 0) return { unusable: 'cache disabled (max_age 0)' };
-  const doc = readJsonOr<CacheFile | null>(path, null);
+  const doc = await readJsonOr<CacheFile | null>(path, null);
   if (!doc || !Array.isArray(doc.instances) || typeof doc.savedAt !== 'number') return { unusable: `no cache at ${path}` };
   if (doc.host !== host) return { unusable: `cache at ${path} is for host ${doc.host}` };
   const ageS = Math.round((now - doc.savedAt) / 1000);

@@ -56,7 +56,7 @@ export async function gatherInventory(config: Config, opts: { signal?: AbortSign
 
   let withCache = answered;
   if (failed) {
-    const cached = loadCache(cache.path, config.host, cache.max_age);
+    const cached = await loadCache(cache.path, config.host, cache.max_age);
     if ('unusable' in cached) {
       statuses.push({ source: 'cache', state: 'skipped', detail: cached.unusable });
     } else {
@@ -70,7 +70,7 @@ export async function gatherInventory(config: Config, opts: { signal?: AbortSign
   inventory.findings = findDisagreements(answered, inventory.instances, config.host);
   if (!failed && answered.length > 0) {
     try {
-      saveCache(cache.path, config.host, inventory.instances);
+      await saveCache(cache.path, config.host, inventory.instances);
     } catch {
       // A cache that cannot be written only costs the fallback; the run itself is fine.
     }

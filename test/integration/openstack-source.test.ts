@@ -35,7 +35,7 @@ type Change = Partial<Omit<OpenStackConfig, 'auth'>> & { auth?: Partial<OpenStac
 
 /** The config section with password auth against the fake, and whatever `change` says. */
 function configFor(fake: FakeOpenStack, dir: string, change: Change = {}): OpenStackConfig {
-  const base = defaultConfig().inventory.openstack;
+  const base = defaultConfig([]).inventory.openstack;
   return {
     ...base,
     token_cache: join(dir, 'cache', 'token.json'),
@@ -191,7 +191,7 @@ test('clouds.yaml in $XDG_CONFIG_HOME/openstack, the password in secure.yaml, th
     '',
   ].join('\n'));
   writeFileSync(join(xdg, 'openstack', 'secure.yaml'), `clouds:\n  lab:\n    auth:\n      password: "${PASSWORD}"\n`, { mode: 0o600 });
-  const cfg = { ...configFor(fake, dir), auth: defaultConfig().inventory.openstack.auth };
+  const cfg = { ...configFor(fake, dir), auth: defaultConfig([]).inventory.openstack.auth };
   const src = source(cfg, dir, { XDG_CONFIG_HOME: xdg, OS_CLOUD: 'lab' });
   assert.equal(src.configured(), true);
   const r = await src.gather({ timeoutMs: 30_000 });
@@ -208,7 +208,7 @@ test('clouds.yaml in $XDG_CONFIG_HOME/openstack, the password in secure.yaml, th
 test('the OS_* environment, as an openrc file sets it', async () => {
   const fake = await startFakeOpenStack(smallNode());
   const dir = freshDir();
-  const cfg = { ...configFor(fake, dir), auth: defaultConfig().inventory.openstack.auth };
+  const cfg = { ...configFor(fake, dir), auth: defaultConfig([]).inventory.openstack.auth };
   const env = {
     OS_AUTH_URL: fake.authUrl, OS_USERNAME: 'lm-probe', OS_PASSWORD: PASSWORD, OS_PROJECT_NAME: 'admin',
     OS_USER_DOMAIN_NAME: 'Default', OS_PROJECT_DOMAIN_NAME: 'Default', OS_REGION_NAME: 'RegionOne', OS_INTERFACE: 'internal',

@@ -2,11 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { configSchema, defaultConfig, loadConfig, parseConfig } from '../../src/config.js';
+import { registry } from '../../probes/registry.js';
 import { renderExample } from '../../src/config-example.js';
 
 const errorOf = (text: string) => {
   try {
-    parseConfig(text, '/etc/lm-probe/config.yaml');
+    parseConfig(text, '/etc/lm-probe/config.yaml', registry);
   } catch (err) {
     return (err as Error).message;
   }
@@ -14,7 +15,7 @@ const errorOf = (text: string) => {
 };
 
 test('defaults match the documented contract', () => {
-  const c = defaultConfig();
+  const c = defaultConfig(registry);
   const ir = c.probes['instance-routed'];
   assert.equal(c.timeout, 30);
   assert.deepEqual(c.inventory.sources, ['libvirt', 'ovs', 'openstack', 'file']);
@@ -38,7 +39,7 @@ test('defaults match the documented contract', () => {
 });
 
 test('values are read and missing keys keep their defaults', () => {
-  const c = parseConfig('host: compute-1\nprobes:\n  instance-routed:\n    retries: 3\n    warning: 2\noco:\n  codes: {warning: 220}\n', 'x.yaml');
+  const c = parseConfig('host: compute-1\nprobes:\n  instance-routed:\n    retries: 3\n    warning: 2\noco:\n  codes: {warning: 220}\n', 'x.yaml', registry);
   assert.equal(c.host, 'compute-1');
   assert.equal(c.probes['instance-routed'].retries, 3);
   assert.equal(c.probes['instance-routed'].warning, '2', 'a numeric range is kept as its text');
@@ -69,14 +70,14 @@ test('a wrong type names its line', () => {
 });
 
 test('a missing default file means defaults; a missing named file is an error', () => {
-  assert.throws(() => loadConfig('/nonexistent/lmp-config.yaml'), /config error: \/nonexistent\/lmp-config.yaml: file not found/);
+  assert.throws(() => loadConfig('/nonexistent/lmp-config.yaml', registry), /config error: \/nonexistent\/lmp-config.yaml: file not found/);
 });
 
 test('config/lm-probe.example.yaml is the generated example and parses to the defaults', () => {
   const file = new URL('../../../config/lm-probe.example.yaml', import.meta.url);
   const text = readFileSync(file, 'utf8');
-  assert.equal(text, renderExample(configSchema()), 'regenerate with: bin/lm-probe config --example > config/lm-probe.example.yaml');
-  const { host: _h, source: _s, ...parsed } = parseConfig(text, 'example');
-  const { host: _h2, source: _s2, ...defaults } = defaultConfig();
+  assert.equal(text, renderExample(configSchema(registry)), 'regenerate with: bin/lm-probe config --example > config/lm-probe.example.yaml');
+  const { host: _h, source: _s, ...parsed } = parseConfig(text, 'example', registry);
+  const { host: _h2, source: _s2, ...defaults } = defaultConfig(registry);
   assert.deepEqual(parsed, defaults);
 });

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classify, verdict, type IpObservation } from '../../probes/instance-routed/verdict.js';
-import { graceLeftS, updateFirstSeen } from '../../probes/instance-routed/grace.js';
 import { Status } from '../../src/result.js';
 
 const inst = { uuid: '8dc7c44c-e491-4139-ac5a-1a06dbe1f53f', name: 'instance-00000001' };
@@ -42,16 +41,6 @@ test('instances in their grace window warn at most', () => {
   assert.equal(v.status, Status.WARNING);
   assert.match(v.summary, /3 arrived recently/);
   assert.match(v.details[0], /arrived recently: warning only for 60s more/);
-});
-
-test('first-seen: the first run knows everything from before; newcomers get grace; leavers are forgotten', () => {
-  const first = updateFirstSeen(undefined, ['a', 'b'], 1000);
-  assert.equal(graceLeftS(first, 'a', 120, 1000), 0);
-  const second = updateFirstSeen(first, ['a', 'c'], 1100);
-  assert.equal(graceLeftS(second, 'c', 120, 1100), 120);
-  assert.equal(graceLeftS(second, 'c', 120, 1200), 20);
-  assert.equal(graceLeftS(second, 'c', 120, 1300), 0);
-  assert.equal(second.instances.b, undefined);
 });
 
 test('an instance without a name is labelled by IP and UUID alone', () => {

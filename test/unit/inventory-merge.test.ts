@@ -78,12 +78,12 @@ test('libvirt running a domain Nova does not place here, OVS port of a missing d
 const dir = mkdtempSync('/tmp/lmp-cache-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('cache: saved 0600, loaded with its age, refused when too old or for another host', () => {
+test('cache: saved 0600, loaded with its age, refused when too old or for another host', async () => {
   const path = join(dir, 'sub', 'inventory.json');
   const merged = mergeSources([libvirt, ovs]);
-  saveCache(path, 'compute-1', merged, 1_000_000);
+  await saveCache(path, 'compute-1', merged, 1_000_000);
   assert.equal(statSync(path).mode & 0o777, 0o600);
-  const ok = loadCache(path, 'compute-1', 3600, 1_000_000 + 120_000);
+  const ok = await loadCache(path, 'compute-1', 3600, 1_000_000 + 120_000);
   assert.ok('instances' in ok);
   if ('instances' in ok) {
     assert.equal(ok.ageS, 120);
@@ -91,7 +91,7 @@ test('cache: saved 0600, loaded with its age, refused when too old or for anothe
     const [again] = mergeSources([{ source: 'cache', instances: ok.instances }]);
     assert.equal(again.origin.name, 'cache');
   }
-  assert.deepEqual(loadCache(path, 'compute-1', 60, 1_000_000 + 120_000), { unusable: 'cache is 120s old (max_age 60s)' });
-  assert.match((loadCache(path, 'compute-2', 3600, 1_000_000) as { unusable: string }).unusable, /is for host compute-1/);
-  assert.match((loadCache(join(dir, 'none.json'), 'compute-1', 3600) as { unusable: string }).unusable, /^no cache at/);
+  assert.deepEqual(await loadCache(path, 'compute-1', 60, 1_000_000 + 120_000), { unusable: 'cache is 120s old (max_age 60s)' });
+  assert.match(((await loadCache(path, 'compute-2', 3600, 1_000_000)) as { unusable: string }).unusable, /is for host compute-1/);
+  assert.match(((await loadCache(join(dir, 'none.json'), 'compute-1', 3600)) as { unusable: string }).unusable, /^no cache at/);
 });

@@ -3,36 +3,79 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { acquireLock } from '../../src/lock.js';
+import { acquireLock, startTime } from '../../src/lock.js';
 
 const dir = mkdtempSync('/tmp/lmp-lock-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('a second taker is told who holds the lock; release frees it', () => {
-  const first = acquireLock(dir, 'p1');
+test('a second taker in another process is told who holds the lock; release frees it', async () => {
+  const first = await acquireLock(dir, 'p1');
   assert.equal(first.acquired, true);
-  // Simulate another live process holding it: pid 1 always exists.
-  writeFileSync(join(dir, 'p2.lock'), '1\n');
-  const second = acquireLock(dir, 'p2');
+  // pid 1 with its real start time: a live holder.
+  writeFileSync(join(dir, 'p2.lock'), `1 ${startTime(1)} abcdef\n`);
+  const second = await acquireLock(dir, 'p2');
   assert.deepEqual(second, { acquired: false, pid: 1 });
-  if (first.acquired) first.release();
+  if (first.acquired) await first.release();
   assert.equal(existsSync(join(dir, 'p1.lock')), false);
 });
 
-test('a stale lock of a dead process is taken over', async () => {
+test('two takers in one process: the second is refused, and the first release frees it for good', async () => {
+  const a = await acquireLock(dir, 'same');
+  const b = await acquireLock(dir, 'same');
+  assert.equal(a.acquired, true);
+  assert.deepEqual(b, { acquired: false, pid: process.pid });
+  if (a.acquired) await a.release();
+  const c = await acquireLock(dir, 'same');
+  assert.equal(c.acquired, true);
+  if (c.acquired) await c.release();
+});
+
+test('a lock of a dead process is taken over', async () => {
   const child = spawn(process.execPath, ['-e', '0']);
   const deadPid = child.pid!;
   await new Promise((r) => child.on('exit', r));
-  writeFileSync(join(dir, 'p3.lock'), `${deadPid}\n`);
-  const lock = acquireLock(dir, 'p3');
+  writeFileSync(join(dir, 'p3.lock'), `${deadPid} 12345 abcdef\n`);
+  const lock = await acquireLock(dir, 'p3');
   assert.equal(lock.acquired, true);
-  assert.equal(readFileSync(join(dir, 'p3.lock'), 'utf8').trim(), String(process.pid));
-  if (lock.acquired) lock.release();
+  assert.match(readFileSync(join(dir, 'p3.lock'), 'utf8'), new RegExp(`^${process.pid} `));
+  if (lock.acquired) await lock.release();
 });
 
-test('garbage in a lock file counts as stale', () => {
-  writeFileSync(join(dir, 'p4.lock'), 'not a pid\n');
-  const lock = acquireLock(dir, 'p4');
+test('a live pid with another start time (pid reused) does not hold the lock', async () => {
+  writeFileSync(join(dir, 'reused.lock'), `1 ${Number(startTime(1)) + 777} abcdef\n`);
+  const lock = await acquireLock(dir, 'reused');
   assert.equal(lock.acquired, true);
-  if (lock.acquired) lock.release();
+  if (lock.acquired) await lock.release();
+});
+
+test('a bare pid ("1"), garbage or an empty file is no lock', async () => {
+  for (const content of ['1\n', 'not a pid\n', '']) {
+    writeFileSync(join(dir, 'p4.lock'), content);
+    const lock = await acquireLock(dir, 'p4');
+    assert.equal(lock.acquired, true, JSON.stringify(content));
+    if (lock.acquired) await lock.release();
+  }
+});
+
+test('ten processes racing for a stale lock: exactly one gets it, every round', async () => {
+  const script = `
+    import(${JSON.stringify(new URL('../../src/lock.js', import.meta.url).href)}).then(async ({ acquireLock }) => {
+      const go = Number(process.argv[1]);
+      while (Date.now() < go) {}
+      const l = await acquireLock(${JSON.stringify(dir)}, 'race');
+      process.stdout.write(l.acquired ? 'WON' : 'LOST');
+      await new Promise((r) => setTimeout(r, 300)); // hold it while the others try
+      if (l.acquired) await l.release();
+    });`;
+  for (let round = 0; round < 5; round++) {
+    writeFileSync(join(dir, 'race.lock'), '999999 1 dead\n'); // stale
+    const go = Date.now() + 400;
+    const outs = await Promise.all(Array.from({ length: 10 }, () => new Promise<string>((resolve) => {
+      const c = spawn(process.execPath, ['--input-type=module', '-e', script, String(go)]);
+      let out = '';
+      c.stdout.on('data', (d) => { out += d; });
+      c.on('exit', () => resolve(out));
+    })));
+    assert.equal(outs.filter((o) => o === 'WON').length, 1, `round ${round}: ${outs.join(',')}`);
+  }
 });

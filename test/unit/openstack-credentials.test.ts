@@ -24,7 +24,7 @@ function tree(files: Record<string, string>): { dir: string; cwd: string; env: N
 }
 
 const cfg = (change: Partial<Omit<OpenStackConfig, 'auth'>> & { auth?: Partial<OpenStackConfig['auth']> } = {}): OpenStackConfig => {
-  const base = defaultConfig().inventory.openstack;
+  const base = defaultConfig([]).inventory.openstack;
   return { ...base, ...change, auth: { ...base.auth, ...change.auth } };
 };
 

@@ -9,7 +9,7 @@
 import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from '../../fsutil.js';
+import { writeFileAtomicSync as writeFileAtomic } from '../../fsutil.js';
 import type { CatalogService } from './catalog.js';
 import { describeIdentity, type Credentials } from './credentials.js';
 import { keystoneBase, type Token } from './keystone.js';

@@ -46,7 +46,7 @@ const core = {
       token_cache: str('/var/cache/lm-probe/token.json', 'Keystone token cache, mode 0600, reused until shortly before it expires'),
     }, 'the OpenStack APIs: what Nova and Neutron believe is on this node'),
     file: str('', 'inventory file (YAML or JSON) listing the instances hosted here ("" = none)'),
-    on_degraded: oneOf(['warning', 'unknown', 'ok'] as const, 'warning', 'best status a probe may report while a source failed (it may hide instances); the reason is always in the output'),
+    on_degraded: oneOf(['warning', 'unknown', 'ok'] as const, 'warning', 'best status a probe may report while a source failed and no fresh cache stood in for it (instances may be hidden); the reason is always in the output'),
     cache: obj({
       path: str('/var/cache/lm-probe/inventory.json', 'last good merged inventory, used when a source fails'),
       max_age: num(3600, 'seconds after which the cache is too old to use (0: never use it)', { min: 0 }),

@@ -130,7 +130,8 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
 
   // Reduced coverage and lost state are worth a line of their own, whatever the probe said.
   const extra = [...state.problems, ...presenceProblems];
-  if (used.inventory && !abort.signal.aborted) {
+  // (An UNKNOWN says its one reason alone: it checked nothing the lines could qualify.)
+  if (used.inventory && !abort.signal.aborted && result.status !== Status.UNKNOWN) {
     const inv = await shared.inventory();
     extra.push(...degradedLines(inv).filter((l) => !result.details.includes(l)));
     result = degrade(result, inv, shared.config.inventory.on_degraded);
@@ -139,10 +140,14 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
   return finish(result);
 }
 
-/** A degraded inventory may hide instances: an OK is worth `on_degraded` at best (default WARNING). */
+/**
+ * A source failed and no fresh cache stood in for it: instances may be hidden from the check, so
+ * an OK is worth `on_degraded` at best (default WARNING). With the cache standing in, the
+ * coverage is that of the last good inventory and the details say so.
+ */
 function degrade(r: Result, inv: Inventory, onDegraded: 'ok' | 'warning' | 'unknown'): Result {
   const failed = inv.sources.filter((s) => s.state === 'failed').map((s) => s.source);
-  if (!failed.length || r.status !== Status.OK || onDegraded === 'ok') return r;
+  if (!failed.length || inv.cacheAgeS !== undefined || r.status !== Status.OK || onDegraded === 'ok') return r;
   const status = onDegraded === 'unknown' ? Status.UNKNOWN : Status.WARNING;
   return { ...r, status, summary: `${r.summary}; inventory degraded (${failed.join(', ')} failed): ${STATUS_NAMES[status]} at best` };
 }

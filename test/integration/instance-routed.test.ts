@@ -8,6 +8,7 @@ import { addInstance, injectFault, labDown, labUp, type LabEnv } from '../lab/la
 import { requireLab } from '../lab/require.js';
 import { labUnavailableReason } from '../lab/netns.js';
 import { assertNoStack, lmProbe, lmProbeAsync, variantConfig } from '../support/cli.js';
+import { portableBundle } from '../support/portable.js';
 
 // Labs are built only where they can run; requireLab() in each test skips or (in CI) fails.
 const canLab = labUnavailableReason() === null;
@@ -204,7 +205,10 @@ describe('instance-routed without what it needs', () => {
     });
     chmodSync(cfg, 0o644);
     chmodSync(lab!.inventoryFile, 0o644);
-    const r = lmProbe(['instance-routed', '--config', cfg], { prefix: ['unshare', '-n', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'] });
+    // A readable copy of the bundle: the checkout may lie where uid 65534 cannot go (/root).
+    const bundle = portableBundle();
+    t.after(() => bundle.remove());
+    const r = lmProbe(['instance-routed', '--config', cfg], { bin: bundle.bin, prefix: ['unshare', '-n', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'] });
     assert.equal(r.code, 3, r.stdout + r.stderr);
     assert.equal(r.stdout, 'INSTANCE-ROUTED UNKNOWN - raw ICMP socket not permitted (needs root or CAP_NET_RAW)\n');
   });

@@ -20,7 +20,8 @@ const core = {
   inventory: obj({
     sources: list(['libvirt', 'ovs', 'openstack', 'file'], 'where to learn what is hosted here; the order is the precedence of facts', SOURCE_NAMES.filter((n) => n !== 'cache')),
     libvirt: obj({
-      uri: str('qemu:///system', 'libvirt connection URI (virsh -c)'),
+      uri: str('qemu:///system', 'libvirt connection URI (virsh -c): qemu:///system, qemu+unix:///system?socket=PATH, test:///FILE'),
+      allow_remote: bool(false, 'also accept qemu+tls:// and qemu+tcp:// URIs to another host'),
     }, 'domains defined on this node, with the nova metadata Nova writes into their XML'),
     ovs: obj({
       db: str('unix:/run/openvswitch/db.sock', 'OVSDB to read Interfaces from (ovs-vsctl --db)'),

@@ -64,7 +64,7 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
 
   const abort = new AbortController();
   const state = new StateStore(join(shared.config.state_dir, probe.name), log);
-  const used = { inventory: false, presence: false, waitingFor: '' };
+  const used = { inventory: false, inventoryDone: false, presence: false, waitingFor: '' };
   let partial: ProbeOutcome | undefined;
   let presenceProblems: string[] = [];
 
@@ -79,7 +79,9 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
         used.inventory = true;
         used.waitingFor = 'the inventory';
         try {
-          return await shared.inventory();
+          const inv = await shared.inventory();
+          used.inventoryDone = true;
+          return inv;
         } finally {
           used.waitingFor = '';
         }
@@ -127,14 +129,17 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
   clearTimeout(timer);
   if (abort.signal.aborted) await Promise.race([settled, new Promise((r) => setTimeout(r, SETTLE_MS))]);
   else await settled;
+  // A command the probe no longer waits for (a sibling of one that failed) ends with the probe.
+  if (!abort.signal.aborted && activeCommands(abort.signal).length) abort.abort();
 
   // Reduced coverage and lost state are worth a line of their own, whatever the probe said.
   const extra = [...state.problems, ...presenceProblems];
-  // (An UNKNOWN says its one reason alone: it checked nothing the lines could qualify.)
-  if (used.inventory && !abort.signal.aborted && result.status !== Status.UNKNOWN) {
+  // ("no inventory: ..." already names every source that failed.)
+  // Even after a deadline cut: a source that used up half the time is part of the story.
+  if (used.inventoryDone && !result.summary.startsWith('no inventory:')) {
     const inv = await shared.inventory();
     extra.push(...degradedLines(inv).filter((l) => !result.details.includes(l)));
-    result = degrade(result, inv, shared.config.inventory.on_degraded);
+    if (!abort.signal.aborted) result = degrade(result, inv, shared.config.inventory.on_degraded);
   }
   if (extra.length) result = { ...result, details: [...result.details, ...extra] };
   return finish(result);

@@ -42,6 +42,7 @@ export default defineProbe({
   name: 'instance-routed',
   summary: 'every instance IP hosted here answers ICMP, or has its static route and answers ARP',
   options,
+  tools: ['ip', 'mtr', 'arping', 'fping'],
   async run(ctx) {
     const o = ctx.options;
     const log = ctx.log;

@@ -146,7 +146,13 @@ async function scanInWorker(ips: string[], opts: IcmpOptions): Promise<IcmpReply
     const keep = !(e instanceof ProbeError) || e.message.startsWith('network namespace');
     throw keep ? e : new ProbeError(`icmp worker: ${e.message}`);
   }
-  return parseWorkerOutput(stdout, ips.length);
+  try {
+    return parseWorkerOutput(stdout, ips.length);
+  } catch (e) {
+    // Garbage here may come from `ip` as well as from the worker: name the chain.
+    if (!/unparseable/.test((e as Error).message)) throw e;
+    throw new ProbeError(`${(e as Error).message} (from ip netns exec ${namespace} node)`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

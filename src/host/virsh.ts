@@ -109,26 +109,31 @@ export function batchCommands(uuids: string[], nonce: string, first = 0): string
  * checked, so a connection lost mid-batch is an error rather than every domain "vanished".
  */
 export function splitBatchOutput(stdout: string, stderr: string, refs: DomainRef[], nonce: string, first = 0): DomainsRead {
-  const sections = new Map<string, string[]>();
-  let current: string[] | undefined;
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith(`${nonce}.`)) {
-      if (sections.has(line)) unparseable(`marker ${line} twice`);
-      sections.set(line, (current = []));
-    } else if (current) current.push(line);
-    else if (line.trim() !== '') unparseable(line);
+  // Marker lines are found by search, not by splitting ~1 MB (500 domains) into lines and joining them again.
+  const text = `\n${stdout}`;
+  const tag = `\n${nonce}.`;
+  const sections = new Map<string, string>();
+  let at = text.indexOf(tag);
+  const before = (at < 0 ? text : text.slice(0, at)).split('\n').find((l) => l.trim() !== '');
+  if (before !== undefined) unparseable(before);
+  while (at >= 0) {
+    const eol = text.indexOf('\n', at + 1);
+    const marker = text.slice(at + 1, eol < 0 ? text.length : eol);
+    at = eol < 0 ? -1 : text.indexOf(tag, eol);
+    if (sections.has(marker)) unparseable(`marker ${marker} twice`);
+    sections.set(marker, eol < 0 ? '' : text.slice(eol + 1, at < 0 ? text.length : at));
   }
   const expected = refs.flatMap((_, k) => [stateMarker(nonce, first + k), xmlMarker(nonce, first + k)]);
   const order = [...sections.keys()];
   if (order.join('\n') !== [...expected, endMarker(nonce)].join('\n')) {
     unparseable(`batch markers missing or out of order (${order.length} of ${expected.length + 1}): ${stdout}`);
   }
-  if ((sections.get(endMarker(nonce)) ?? []).some((l) => l.trim() !== '')) unparseable(`text after the last marker: ${stdout}`);
+  if ((sections.get(endMarker(nonce)) ?? '').trim() !== '') unparseable(`text after the last marker: ${stdout}`);
 
   const read: DomainsRead = { domains: [], vanished: [] };
   refs.forEach((ref, k) => {
-    const state = sections.get(stateMarker(nonce, first + k))!.join('\n').trim();
-    const xml = sections.get(xmlMarker(nonce, first + k))!.join('\n').trim();
+    const state = sections.get(stateMarker(nonce, first + k))!.trim();
+    const xml = sections.get(xmlMarker(nonce, first + k))!.trim();
     if (state === '' || xml === '') {
       if (!stderr.includes(ref.uuid)) throw new ProbeError(`virsh: no state or XML for ${ref.uuid}: ${errorLine(stderr) || 'no error'}`);
       read.vanished.push(ref);

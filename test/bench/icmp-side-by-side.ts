@@ -118,7 +118,7 @@ export function benchIcmp(o: IcmpBenchOptions, log: (line: string) => void): Icm
           try {
             alive = t.alive(s);
           } catch (e) {
-            note = (e as Error).message;
+            note = `${(e as Error).message}${s.stderr.trim() ? `: ${s.stderr.trim().split('\n')[0].slice(0, 120)}` : ''}`;
             alive = new Set();
           }
           aliveCalledDead = Math.max(aliveCalledDead, ips.filter((ip) => !dead.has(ip) && !alive.has(ip)).length);

@@ -56,8 +56,8 @@ export function markdown(r: { machine: Machine; loadAfter: number[]; icmp: IcmpR
       r.suite.map((s) => [s.size, s.faults.length ? s.faults.join(', ') : 'none', s2(s.run.wallS), s2(s.run.cpuS), mb(s.run.maxRssMb), s.run.processes, s.run.inventoryProcesses,
         s.run.probes.map((p) => `${p.probe} ${p.status}`).join(', ')])));
     const names = [...new Set(r.suite.flatMap((s) => s.run.probes.map((p) => p.probe)))];
-    const cols = r.suite.map((s) => `${s.size}${s.faults.length ? ' faulty' : ''}`);
-    out.push('', '**Per probe: processes spawned (must not grow with N) and duration ms**', '');
+    const cols = r.suite.map((s) => `${s.size}${s.faults.length ? ` (${s.faults.length} faults)` : ''}`);
+    out.push('', '**Per probe: processes spawned (must not grow with N: compare equal fault counts) and duration ms**', '');
     out.push(table(['probe', ...cols.map((c) => `processes @${c}`), ...cols.map((c) => `ms @${c}`)],
       names.map((n) => {
         const at = (s: SuiteResult) => s.run.probes.find((p) => p.probe === n);

@@ -26,7 +26,7 @@ const options = {
   ping_namespace: str('ns-link', 'network namespace ICMP, MTR, arp-scan and ndisc6 run in ("" = the root namespace)'),
   link_namespace: str('ns-link', 'network namespace where the static /32 (/128) instance routes must be'),
   arp_interface: str('', 'interface for ARP / neighbour solicitation of an IP that has no route ("" = the port\'s tap device)'),
-  timeout: num(1000, 'ms to wait for each echo reply (and each ARP / neighbour solicitation attempt)', { min: 10, integer: true }),
+  timeout: num(1000, 'ms to wait for each echo reply (and each ARP / neighbour solicitation attempt, at most 1000)', { min: 10, integer: true }),
   retries: num(1, 'echo requests re-sent to an IP that did not answer', { min: 0, max: 10, integer: true }),
   icmp: oneOf(['raw', 'fping', 'auto'] as const, 'raw', 'raw: one raw-socket session (needs root or CAP_NET_RAW); fping: the system fping; auto: raw, else fping'),
   icmp_identifier: num(0, 'ICMP echo identifier (0 = random per run); fix it only to recognise lm-probe\'s echoes', { min: 0, max: 65534, integer: true }),
@@ -43,6 +43,9 @@ type Owner = IpObservation['instance'];
 
 /** Per-command limit: never beyond the probe's deadline. */
 const limit = (ctx: ProbeContext<Options>, ms: number) => Math.max(100, Math.min(ms, ctx.remainingMs() - 200));
+
+/** Longest wait per ARP / neighbour solicitation attempt. */
+const L2_WAIT_MS = 1000;
 
 /** Which instances are scanned: running ones, and those whose state no source gave (OVS alone knows them). */
 const scannable = (i: Instance) => i.state === 'running' || i.state === 'unknown';
@@ -166,7 +169,9 @@ async function askLayer2(ctx: ProbeContext<Options>, pending: IpObservation[]): 
   if (!targets.length) return;
   const ifaces = [...new Set(targets.map((t) => t.iface))];
   log.debug(`Asking layer 2 (arp-scan / ndisc6) for ${targets.length} ips on ${ifaces.join(', ')}:`);
-  const answers = await neighbourSweep(targets, { namespace: o.ping_namespace, waitMs: o.timeout, budgetMs: limit(ctx, 10_000), signal: ctx.signal });
+  // A neighbour answers within a millisecond on its segment: the echo timeout, capped at L2_WAIT_MS, is ample.
+  const waitMs = Math.min(o.timeout, L2_WAIT_MS);
+  const answers = await neighbourSweep(targets, { namespace: o.ping_namespace, waitMs, budgetMs: limit(ctx, 10_000), signal: ctx.signal });
   for (const x of pending) {
     const a = answers.get(x.ip);
     if (!a) continue;

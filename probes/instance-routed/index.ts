@@ -172,15 +172,23 @@ async function askLayer2(ctx: ProbeContext<Options>, pending: IpObservation[]): 
   // A neighbour answers within a millisecond on its segment: the echo timeout, capped at L2_WAIT_MS, is ample.
   const waitMs = Math.min(o.timeout, L2_WAIT_MS);
   const answers = await neighbourSweep(targets, { namespace: o.ping_namespace, waitMs, budgetMs: limit(ctx, 10_000), signal: ctx.signal });
+  // The trace groups IPs by what they said (a list per outcome, not a line per IP: 800 at a time happen).
+  const said = new Map<string, string[]>();
   for (const x of pending) {
     const a = answers.get(x.ip);
     if (!a) continue;
     x.l2 = a;
-    const own = x.instance.mac ? ` (port MAC ${x.instance.mac})` : '';
-    if (a.skipped || a.error) log.debug(`${x.ip} not asked on ${a.iface}: ${a.skipped ?? a.error}`);
-    else if (!a.macs.length) log.debug(`${x.ip} does not answer ${a.protocol === 'arp' ? 'ARP' : 'neighbour solicitation'} on ${a.iface}`);
-    else if (foreignMacs(x).length) log.debug(`${x.ip} answered by ${a.macs.join(', ')} on ${a.iface}, not only its port's MAC${own}`);
-    else log.debug(`${x.ip} answers ${a.protocol === 'arp' ? 'ARP' : 'neighbour solicitation'} on ${a.iface} (${a.macs.join(', ')})`);
+    const proto = a.protocol === 'arp' ? 'ARP' : 'neighbour solicitation';
+    let what: string;
+    if (a.skipped || a.error) what = `were not asked on ${a.iface}: ${a.skipped ?? a.error}`;
+    else if (!a.macs.length) what = `do not answer ${proto} on ${a.iface}`;
+    else if (foreignMacs(x).length) what = `answer ${proto} on ${a.iface} from another MAC than their port's`;
+    else what = `answer ${proto} on ${a.iface} from their port's MAC`;
+    said.set(what, [...(said.get(what) ?? []), foreignMacs(x).length ? `${x.ip} (${a.macs.join(', ')}; port ${x.instance.mac})` : x.ip]);
+  }
+  for (const [what, ips] of said) {
+    log.debug(`${ips.length} ips ${what}:`);
+    log.debug(ips.join(' '));
   }
 }
 

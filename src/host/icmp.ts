@@ -87,10 +87,14 @@ const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
 const SO_RCVBUFFORCE = 33;
 
-/** Worst case: every wave of maxInFlight pings times out on every attempt; plus a margin. */
+/**
+ * The scan's backstop (net-ping's own timers end every request earlier): every wave of
+ * maxInFlight pings timing out on every attempt, as much again for a loop too busy to read
+ * replies on time (thousands of echoes sent at once), plus a second.
+ */
 export function scanBoundMs(count: number, opts: IcmpOptions): number {
   const waves = Math.ceil(count / (opts.maxInFlight ?? MAX_IN_FLIGHT));
-  return waves * (opts.retries + 1) * opts.timeoutMs + 1000;
+  return 2 * waves * (opts.retries + 1) * opts.timeoutMs + 1000;
 }
 
 /** The worker's stdout: {replies, stats} or {error}. */

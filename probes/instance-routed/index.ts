@@ -109,7 +109,7 @@ export default defineProbe({
       graceLeftS: presence.graceLeftS(owners.get(ip)!.uuid, o.grace),
     }));
     const judge = () => verdict({
-      observations, instances: scanned.length, warning: o.warning, critical: o.critical,
+      observations, instances: scanned.length - noIp.length, warning: o.warning, critical: o.critical,
       linkNamespace: o.link_namespace, recheckMax: o.recheck_max, scanSeconds, skipped,
     });
 

@@ -55,6 +55,24 @@ export function killAllCommands(): void {
   for (const pgid of running.keys()) killGroup(pgid, 'SIGKILL');
 }
 
+/**
+ * One 'abort' listener per signal, whatever the number of commands waiting on it: a probe that
+ * runs eleven commands side by side would otherwise trip Node's MaxListenersExceededWarning
+ * (on lm-probe's stderr). Returns the function that unregisters `fn`.
+ */
+const aborters = new WeakMap<AbortSignal, Set<() => void>>();
+export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  let waiting = aborters.get(signal);
+  if (!waiting) {
+    const all = new Set<() => void>();
+    waiting = all;
+    aborters.set(signal, all);
+    signal.addEventListener('abort', () => { for (const f of [...all]) f(); }, { once: true });
+  }
+  waiting.add(fn);
+  return () => { waiting.delete(fn); };
+}
+
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10}s`;
 /** setTimeout's limit; a longer timeout would fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -95,8 +113,7 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
     setTimeout(() => killGroup(pgid, 'SIGKILL'), 300).unref();
   };
   const timer = setTimeout(() => stop('timeout'), Math.min(Math.max(1, opts.timeoutMs), MAX_TIMER_MS));
-  const onAbort = () => stop('cancel');
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const forget = opts.signal ? onAbort(opts.signal, () => stop('cancel')) : undefined;
   if (pgid !== undefined) {
     running.set(pgid, { cmd: name, signal: opts.signal });
     // The command is done: whatever it left behind in its group is a stray (and may hold our pipes).
@@ -107,7 +124,7 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
     r = await child;
   } finally {
     clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onAbort);
+    forget?.();
     if (pgid !== undefined) running.delete(pgid);
   }
   const stdout = String(r.stdout ?? '');

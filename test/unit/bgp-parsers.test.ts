@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseBirdExport, parseBirdProtocols } from '../../src/host/bgp/bird.js';
 import { parseFrrAdvertised, parseFrrSummary, splitJsonDocuments } from '../../src/host/bgp/frr.js';
-import { parseApi, parseGobgpAdjOut, parseGobgpNeighbors } from '../../src/host/bgp/gobgp.js';
+import { apiError, parseApi, parseGobgpAdjOut, parseGobgpNeighbors } from '../../src/host/bgp/gobgp.js';
 import { canonicalPrefix, wanted } from '../../src/host/bgp/types.js';
 
 const fixture = (p: string) => readFileSync(new URL(`../../../test/fixtures/bgp/${p}`, import.meta.url), 'utf8');
@@ -79,6 +79,8 @@ test('GoBGP adj-out -j: prefixes as keys; empty is none; an error object is an e
   assert.deepEqual(one('empty'), []);
   assert.deepEqual(parseGobgpAdjOut('null'), []);
   assert.throws(() => parseGobgpAdjOut('{"error":"neighbor 198.18.255.1\'s BGP session is not established"}', 'neighbor 198.18.255.1 adj-out'), { message: "gobgp neighbor 198.18.255.1 adj-out: neighbor 198.18.255.1's BGP session is not established" });
+  assert.equal(apiError('{"error":"context deadline exceeded"}\n'), 'context deadline exceeded');
+  assert.equal(apiError('rpc error: code = Unavailable'), 'rpc error: code = Unavailable');
   assert.deepEqual(parseApi('[::1]:50051'), { host: '::1', port: '50051' });
   assert.throws(() => parseApi('localhost'), { message: 'invalid gobgp_api "localhost" (want address:port)' });
 });

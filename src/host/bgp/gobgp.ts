@@ -55,6 +55,15 @@ export function parseGobgpAdjOut(out: string, what = 'adj-out'): string[] {
   });
 }
 
+/** With -j, gobgp says what failed as {"error": "..."} ("context deadline exceeded": nothing answers at the API). */
+export function apiError(out: string): string {
+  try {
+    const doc: unknown = JSON.parse(out.trim());
+    if (isObject(doc) && typeof doc.error === 'string') return oneLine(doc.error, 160);
+  } catch { /* not JSON: the text itself */ }
+  return oneLine(out, 160) || 'exited 1';
+}
+
 /** "127.0.0.1:50051", "[::1]:50051" -> host and port. */
 export function parseApi(api: string): { host: string; port: string } {
   const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(api);
@@ -64,7 +73,11 @@ export function parseApi(api: string): { host: string; port: string } {
 
 export async function readGobgp(api: string, o: BgpReadOptions): Promise<BgpView> {
   const { host, port } = parseApi(api);
-  const gobgp = (args: string[]) => run('gobgp', ['-u', host, '-p', port, ...args], { namespace: o.namespace, timeoutMs: o.timeoutMs(), signal: o.signal });
+  const gobgp = async (args: string[]) => {
+    const r = await run('gobgp', ['-u', host, '-p', port, ...args], { namespace: o.namespace, timeoutMs: o.timeoutMs(), signal: o.signal, okExitCodes: [1] });
+    if (r.exitCode === 1) throw new ProbeError(`gobgp ${args.filter((a) => a !== '-j').join(' ')}: ${apiError(r.stdout + r.stderr)}`);
+    return r;
+  };
   const sessions = parseGobgpNeighbors((await gobgp(['neighbor', '-j'])).stdout).filter((s) => wanted(o.peers, s));
   for (const s of sessions.filter((x) => x.established)) {
     s.announced = [];

@@ -9,7 +9,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { defineProbe } from '../../src/probe.js';
-import { detectDaemon, readBgp, type BgpSession } from '../../src/host/bgp/index.js';
+import { readBgp, readDetected, sortPrefixes, type BgpSession } from '../../src/host/bgp/index.js';
 import { requireInstances } from '../../src/inventory/index.js';
 import type { Instance } from '../../src/inventory/types.js';
 import { KEEP_DEPARTED_S, type Presence } from '../../src/presence.js';
@@ -100,15 +100,15 @@ export default defineProbe({
     log.debug(`Expecting following ${expected.length} ips announced:`);
     log.debug(expected.map((e) => e.ip).join(' '));
 
-    const { daemon, why } = o.daemon === 'auto' ? detectDaemon(o) : { daemon: o.daemon, why: 'configured' };
-    log.debug(`daemon: ${daemon} (${why})`);
-    const view = await readBgp(daemon, o, {
+    const read = {
       namespace: o.namespace,
       peers: o.peers,
       timeoutMs: () => Math.max(100, Math.min(10_000, ctx.remainingMs() - 200)),
       signal: ctx.signal,
-    });
-    if (view.version) log.debug(`${view.version}: ${view.sessions.length} BGP sessions${o.peers.length ? ` among peers ${o.peers.join(' ')}` : ''}`);
+    };
+    if (o.daemon !== 'auto') log.debug(`daemon: ${o.daemon} (configured)`);
+    const view = o.daemon === 'auto' ? await readDetected(o, read, (l) => log.debug(l)) : await readBgp(o.daemon, o, read);
+    log.debug(`${view.version ?? view.daemon}: ${view.sessions.length} BGP sessions${o.peers.length ? ` among peers ${o.peers.join(' ')}` : ''}`);
     for (const s of view.sessions) traceSession(s, log.debug.bind(log));
 
     const v = verdict({
@@ -139,5 +139,5 @@ function traceSession(s: BgpSession, debug: (line: string) => void): void {
   if (!s.established) return;
   const routes = s.announced ?? [];
   debug(`${s.peer} receives ${routes.length} prefixes:`);
-  if (routes.length) debug(routes.join(' '));
+  if (routes.length) debug(sortPrefixes(routes).join(' '));
 }

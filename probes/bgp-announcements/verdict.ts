@@ -5,7 +5,7 @@
  * peer that no running instance here owns.
  */
 import { isIP } from 'node:net';
-import type { BgpSession } from '../../src/host/bgp/index.js';
+import { sortPrefixes, type BgpSession } from '../../src/host/bgp/index.js';
 import { checkThresholds, Status, worst, type Perf, type ProbeOutcome } from '../../src/result.js';
 
 export interface ExpectedIp {
@@ -72,7 +72,8 @@ export function orphanedPrefixes(v: Pick<VerdictInput, 'expected' | 'inScope' | 
       orphans.set(prefix, o);
     }
   }
-  return [...orphans.values()];
+  const order = sortPrefixes(orphans.keys());
+  return order.map((p) => orphans.get(p)!);
 }
 
 const graceWords = (kind: string, s: number) => (s > 0 ? ` [${kind} recently: warning only for ${s}s more]` : '');

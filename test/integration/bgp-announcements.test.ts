@@ -156,7 +156,7 @@ describe('bgp-announcements with bird: the trace, grace, and the cost at two siz
       const expected = [
         '[ DEBUG ] Expecting following 3 ips announced:',
         `[ DEBUG ] ${lab!.instances.map((i) => i.ip).join(' ')}`,
-        `[ DEBUG ] daemon: bird (bird socket ${lab!.bgp!.birdSocket} present)`,
+        `[ DEBUG ] daemon: bird (auto: bird socket ${lab!.bgp!.birdSocket} present)`,
         '[ DEBUG ] BIRD 2.',
         '[ DEBUG ] peer 198.18.255.1 (rtr): Established since ',
         '[ DEBUG ] 198.18.255.1 receives 3 prefixes:',

@@ -80,7 +80,8 @@ export function writeConfig(env: LabEnv): void {
       // arping for an IP with no route goes out of the link namespace's one leg into br-int.
       'instance-routed': { ping_namespace: env.linkNs, link_namespace: env.linkNs, arp_interface: env.linkIface, timeout: 500, retries: 1 },
       // The node's BGP speaker (bgp.ts): its control sockets are in the lab dir, GoBGP's API on the lab address in ns-link.
-      ...(env.bgp ? { 'bgp-announcements': bgpProbeConfig(env.bgp) } : {}),
+      // A node without one has nothing to audit (`run` would say UNKNOWN "no BGP daemon").
+      'bgp-announcements': env.bgp ? bgpProbeConfig(env.bgp) : { enabled: false },
     },
     oco: { dir: env.ocoDir },
   };

@@ -76,3 +76,12 @@ export function parseJson(cmd: string, text: string): unknown {
 }
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Sort "a.b.c.d/len" (IPv4 first, by address) and IPv6 prefixes: for traces people read. */
+export function sortPrefixes(list: Iterable<string>): string[] {
+  const key = (p: string) => {
+    const a = p.split('/')[0];
+    return isIP(a) === 4 ? a.split('.').reduce((n, o) => n * 256 + Number(o), 0) : Infinity;
+  };
+  return [...list].sort((a, b) => key(a) - key(b) || (a < b ? -1 : a > b ? 1 : 0));
+}

@@ -17,7 +17,7 @@ import { orphanBgpIp } from '../lab/addons.js';
 import { labUnavailableReason, nsExec } from '../lab/netns.js';
 import { sleep } from '../lab/procs.js';
 import { requireLab, requirePart } from '../lab/require.js';
-import { assertNoStack, lmProbe, variantConfig } from '../support/cli.js';
+import { assertInOrder, assertNoStack, lmProbe, variantConfig } from '../support/cli.js';
 
 const canLab = labUnavailableReason() === null;
 const can = (d: BgpDaemon) => canLab && bgpUnavailableReason(d) === null;
@@ -165,12 +165,7 @@ describe('bgp-announcements with bird: the trace, grace, and the cost at two siz
         '[ DEBUG ] 1 announcements no instance here owns:',
         '[ DEBUG ] 198.18.9.252/32: announced to 198.18.255.1, no instance here owns it!!',
       ];
-      let from = 0;
-      for (const line of expected) {
-        const at = r.stderr.indexOf(line, from);
-        assert.ok(at >= 0, `missing or out of order: ${line}\n---\n${r.stderr}`);
-        from = at + line.length;
-      }
+      assertInOrder(r.stderr, expected);
     } finally {
       heal(lab!, 3);
       heal(lab!, 9);

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { addInstance, injectFault, labDown, labUp, type LabEnv } from '../lab/lab.js';
 import { requireLab } from '../lab/require.js';
 import { labUnavailableReason } from '../lab/netns.js';
-import { assertNoStack, lmProbe, lmProbeAsync, variantConfig } from '../support/cli.js';
+import { assertInOrder, assertNoStack, lmProbe, lmProbeAsync, variantConfig } from '../support/cli.js';
 
 // Labs are built only where they can run; requireLab() in each test skips or (in CI) fails.
 const canLab = labUnavailableReason() === null;
@@ -113,12 +113,7 @@ describe('instance-routed with faults', () => {
       '[ INFO ] Set oco status: 210',
       '[ DEBUG ] Write oco status: 210',
     ];
-    let from = 0;
-    for (const line of expected) {
-      const at = r.stderr.indexOf(line, from);
-      assert.ok(at >= 0, `missing or out of order: ${line}\n---\n${r.stderr}`);
-      from = at + line.length;
-    }
+    assertInOrder(r.stderr, expected);
     assert.equal(readFileSync(join(lab!.ocoDir, 'result', 'instance-routed'), 'utf8').trim(), '210');
   });
 

@@ -43,7 +43,7 @@ export async function readDetected(c: BgpControl, o: BgpReadOptions, debug: (lin
     return await readBgp(daemon, c, o);
   } catch (err) {
     if (daemon !== 'gobgp' || !(err instanceof ProbeError)) throw err;
-    throw new ProbeError(`no BGP daemon answers: no bird socket at ${c.bird_socket}, no ${frrVty(c)}, GoBGP API at ${c.gobgp_api}: ${err.message}`);
+    throw new ProbeError(`no bird socket, no FRR bgpd.vty, and GoBGP at ${c.gobgp_api}: ${err.message}`); // the paths are in the trace
   }
 }
 

@@ -9,13 +9,12 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { defineProbe } from '../../src/probe.js';
-import { readBgp, readDetected, sortPrefixes, type BgpSession } from '../../src/host/bgp/index.js';
+import { canonicalAddress, readBgp, readDetected, sortPrefixes, type BgpSession } from '../../src/host/bgp/index.js';
 import { requireInstances } from '../../src/inventory/index.js';
 import type { Instance } from '../../src/inventory/types.js';
 import { KEEP_DEPARTED_S, type Presence } from '../../src/presence.js';
 import { ProbeError } from '../../src/errors.js';
 import { list, num, oneOf, range, str } from '../../src/schema.js';
-import { canonicalIp } from '../../src/host/validate.js';
 import { describeMissing, describeOrphan, hostPrefix, verdict, type FormerOwner } from './verdict.js';
 
 const options = {
@@ -89,7 +88,7 @@ export default defineProbe({
     const owners = new Map<string, Instance>();
     const shutOff = new Map<string, Instance>();
     for (const inst of all) {
-      for (const ip of inst.ports.flatMap((p) => p.ips).map(canonicalIp)) {
+      for (const ip of inst.ports.flatMap((p) => p.ips).map(canonicalAddress)) {
         if (!ours(ip)) continue;
         const into = ANNOUNCED_STATES.has(inst.state) ? owners : shutOff;
         if (!into.has(ip)) into.set(ip, inst);

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { addInstance, heal, injectFault, labDown, labUp, type LabEnv } from '../lab/lab.js';
 import { clusterDown, clusterUp, type Cluster } from '../lab/cluster.js';
 import { migrate } from '../lab/migrate.js';
-import { BGP_DAEMONS, announced, bgpUnavailableReason, type BgpDaemon } from '../lab/bgp.js';
+import { BGP_DAEMONS, announced, bgpSetV6, bgpUnavailableReason, type BgpDaemon } from '../lab/bgp.js';
 import { orphanBgpIp } from '../lab/addons.js';
 import { labUnavailableReason, nsExec } from '../lab/netns.js';
 import { sleep } from '../lab/procs.js';
@@ -194,6 +194,40 @@ describe('bgp-announcements with bird: the trace, grace, and the cost at two siz
     } finally {
       heal(lab!, added[0].index);
     }
+  });
+});
+
+describe('bgp-announcements with bird: IPv6 (an ipv6 channel on the IPv4 session)', () => {
+  let lab: LabEnv | undefined;
+  before(() => { if (can('bird')) lab = labUp({ instances: 3, bgp: 'bird' }); });
+  after(() => lab && labDown(lab));
+  // The lab's instances have no IPv6 address: an inventory file gives each an IPv4-mapped one
+  // (the lab stays in 198.18.0.0/15; no IPv6 packet is ever sent, only BGP routes).
+  const v6 = (ip: string) => `::ffff:${ip}`;
+  function config(): string {
+    const file = join(lab!.dir, 'inventory-v6.yaml');
+    const instances = lab!.instances.map((i) => ({ uuid: i.uuid, name: i.name, state: 'running', ports: [{ id: i.portId, mac: i.mac, tap: i.tap, ips: [i.ip, v6(i.ip)] }] }));
+    writeFileSync(file, JSON.stringify({ instances })); // YAML is a superset of JSON
+    return variantConfig(lab!.configFile, 'v6', { inventory: { sources: ['file'], file } });
+  }
+
+  test('every /32 and /128 announced: OK; one /128 withheld and one extra: CRITICAL naming both', (t) => {
+    if (!need(t, 'bird')) return;
+    const cfg = config();
+    bgpSetV6(lab!.bgp!, lab!.instances.map((i) => `${v6(i.ip)}/128`));
+    const ok = probe(cfg);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /^BGP-ANNOUNCEMENTS OK - 6 IPs of 3 instances announced to 1 peer, nothing else \| expected=6;;;0 announced=6;;;0 /);
+    const i2 = lab!.instances[1];
+    bgpSetV6(lab!.bgp!, [...lab!.instances.filter((i) => i !== i2).map((i) => `${v6(i.ip)}/128`), '::ffff:198.18.9.252/128']);
+    const r = probe(cfg, ['--debug']);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`^BGP-ANNOUNCEMENTS CRITICAL - 1 of 6 IPs not announced: ${re(v6(i2.ip))}; 1 orphaned announcement: ::ffff:198\\.18\\.9\\.252/128 \\|`));
+    assert.deepEqual(r.stdout.trimEnd().split('\n').slice(1), [
+      `${v6(i2.ip)} ${i2.name} (${i2.uuid}): not announced to 198.18.255.1`,
+      '::ffff:198.18.9.252/128: announced to 198.18.255.1, no instance here owns it',
+    ]);
+    assert.match(r.stderr, /\[ DEBUG \] peer 198\.18\.255\.1 \(rtr\): Established since \S+; families ipv4 ipv6\n/);
   });
 });
 

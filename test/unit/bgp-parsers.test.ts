@@ -43,6 +43,12 @@ test('bird: not bird talking, or an error reply, is a one-line ProbeError naming
   assert.throws(() => parseBirdExport('BIRD 2.0.12 ready.\nNo valid tables\n', 'rtr'), { name: 'ProbeError', message: 'birdc show route export rtr: No valid tables' });
 });
 
+test('bird with an ipv6 channel on the IPv4 session: both families, prefixes of both tables', () => {
+  const [s] = parseBirdProtocols(fixture('bird/protocols-all.ipv6.txt')).sessions;
+  assert.deepEqual(s.families, ['ipv4', 'ipv6']);
+  assert.deepEqual(sorted(parseBirdExport(fixture('bird/export.ipv6.txt'))), ['198.18.1.2/32', '198.18.1.3/32', '::ffff:198.18.1.2/128', '::ffff:198.18.1.9/128']);
+});
+
 test('FRR show bgp summary json: the peer, its state and for how long', () => {
   assert.deepEqual(parseFrrSummary(fixture('frr/summary.healthy.json')), [{ peer: '198.18.255.1', state: 'Established', established: true, since: 'for 00:00:03', families: ['ipv4'] }]);
   assert.deepEqual(parseFrrSummary(fixture('frr/summary.session-down.json')), [{ peer: '198.18.255.1', state: 'Active', established: false, since: 'for 00:00:02', families: ['ipv4'] }]);
@@ -88,6 +94,7 @@ test('GoBGP adj-out -j: prefixes as keys; empty is none; an error object is an e
 test('prefixes are canonical (IPv6 too); peers match by address or bird protocol name', () => {
   assert.equal(canonicalPrefix('2001:DB8:0::5/128'), '2001:db8::5/128');
   assert.equal(canonicalPrefix('198.18.1.2'), '198.18.1.2/32');
+  assert.equal(canonicalPrefix('::FFFF:c612:102/128'), '::ffff:198.18.1.2/128', 'IPv4-mapped: mixed notation, as bird prints it');
   assert.equal(canonicalPrefix('198.18.1.2/33'), undefined);
   assert.equal(canonicalPrefix('Table'), undefined);
   assert.equal(wanted([], { peer: '198.18.255.1' }), true);

@@ -53,6 +53,18 @@ export function wanted(peers: string[], s: Pick<BgpSession, 'peer' | 'name'>): b
 }
 
 /**
+ * An address in canonical text form (RFC 5952), IPv4-mapped IPv6 in its recommended mixed
+ * notation: "::ffff:198.18.1.2" (bird's), not "::ffff:c612:102" (canonicalIp's).
+ */
+export function canonicalAddress(ip: string): string {
+  const c = canonicalIp(ip);
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(c);
+  if (!m) return c;
+  const [hi, lo] = [parseInt(m[1], 16), parseInt(m[2], 16)];
+  return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
+/**
  * "198.18.1.2/32" in canonical form, or undefined when it is not a prefix. `len` defaults to the
  * host length (GoBGP and FRR give the address and the length apart in some outputs).
  */
@@ -63,7 +75,7 @@ export function canonicalPrefix(text: string): string | undefined {
   const max = family === 4 ? 32 : 128;
   const n = len === undefined ? max : Number(len);
   if (!/^\d{1,3}$/.test(len ?? String(max)) || n > max) return undefined;
-  return `${canonicalIp(addr)}/${n}`;
+  return `${canonicalAddress(addr)}/${n}`;
 }
 
 /** JSON.parse that fails as UNKNOWN naming the command. */

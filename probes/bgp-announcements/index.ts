@@ -12,10 +12,9 @@ import { defineProbe } from '../../src/probe.js';
 import { canonicalAddress, readBgp, readDetected, sortPrefixes, type BgpSession } from '../../src/host/bgp/index.js';
 import { requireInstances } from '../../src/inventory/index.js';
 import type { Instance } from '../../src/inventory/types.js';
-import { KEEP_DEPARTED_S, type Presence } from '../../src/presence.js';
 import { ProbeError } from '../../src/errors.js';
 import { list, num, oneOf, range, str } from '../../src/schema.js';
-import { describeMissing, describeOrphan, hostPrefix, verdict, type FormerOwner } from './verdict.js';
+import { describeMissing, describeOrphan, formerOwner, hostPrefix, verdict } from './verdict.js';
 
 const options = {
   daemon: oneOf(['auto', 'bird', 'frr', 'gobgp'] as const, 'auto', 'the BGP daemon (auto: bird if its socket is there, else FRR if bgpd.vty is, else GoBGP)'),
@@ -50,22 +49,6 @@ function cidrs(key: string, entries: string[]): BlockList {
 
 const inList = (b: BlockList, ip: string) => b.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4');
 const isHostRoute = (prefix: string) => prefix === hostPrefix(prefix.split('/')[0]);
-
-function ago(s: number): string {
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  return s < 172_800 ? `${Math.round(s / 3600)}h` : `${Math.round(s / 86_400)}d`;
-}
-
-/** Who had an IP no running instance here owns: one shut off here, or one that left (named even after its grace). */
-function formerOwner(ip: string, shutOff: Map<string, Instance>, presence: Presence, grace: number): FormerOwner | undefined {
-  const off = shutOff.get(ip);
-  if (off) return { uuid: off.uuid, name: off.name, what: `is ${off.state} here (its IP should be withdrawn)`, graceLeftS: 0 };
-  const d = presence.leftRecently(ip, KEEP_DEPARTED_S);
-  if (!d) return undefined;
-  const since = Math.max(0, presence.nowS - d.left);
-  return { uuid: d.uuid, name: d.name, what: `left this node ${ago(since)} ago`, graceLeftS: Math.max(0, grace - since) };
-}
 
 export default defineProbe({
   name: 'bgp-announcements',
@@ -118,7 +101,7 @@ export default defineProbe({
         const ip = prefix.split('/')[0];
         return isHostRoute(prefix) && ours(ip) && !inList(ignored, ip);
       },
-      formerOwner: (ip) => formerOwner(ip, shutOff, presence, o.grace),
+      formerOwner: (ip) => formerOwner(ip, { shutOff, presence, graceS: o.grace, host: ctx.config.host }),
       warning: o.warning,
       critical: o.critical,
     });

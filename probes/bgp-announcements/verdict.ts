@@ -6,6 +6,8 @@
  */
 import { isIP } from 'node:net';
 import { sortPrefixes, type BgpSession } from '../../src/host/bgp/index.js';
+import type { Instance } from '../../src/inventory/types.js';
+import { KEEP_DEPARTED_S, type Presence } from '../../src/presence.js';
 import { checkThresholds, Status, worst, type Perf, type ProbeOutcome } from '../../src/result.js';
 
 export interface ExpectedIp {
@@ -24,6 +26,29 @@ export interface FormerOwner {
   what: string;
   /** Seconds of grace left (it left less than grace ago); 0 when none. */
   graceLeftS: number;
+}
+
+function ago(s: number): string {
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  return s < 172_800 ? `${Math.round(s / 3600)}h` : `${Math.round(s / 86_400)}d`;
+}
+
+/**
+ * Who had an IP no running instance here owns: one shut off here (and where Nova has it, when
+ * the OpenStack source said), or one that left this node — named even after its grace, as long
+ * as the presence record remembers it.
+ */
+export function formerOwner(ip: string, known: { shutOff: Map<string, Instance>; presence: Presence; graceS: number; host?: string }): FormerOwner | undefined {
+  const off = known.shutOff.get(ip);
+  if (off) {
+    const elsewhere = off.novaHost && off.novaHost !== known.host ? `; Nova has it on ${off.novaHost}` : '';
+    return { uuid: off.uuid, name: off.name, what: `is ${off.state} here${elsewhere} (its IP should be withdrawn)`, graceLeftS: 0 };
+  }
+  const d = known.presence.leftRecently(ip, KEEP_DEPARTED_S);
+  if (!d) return undefined;
+  const since = Math.max(0, known.presence.nowS - d.left);
+  return { uuid: d.uuid, name: d.name, what: `left this node ${ago(since)} ago`, graceLeftS: Math.max(0, known.graceS - since) };
 }
 
 export interface Missing extends ExpectedIp {

@@ -263,4 +263,13 @@ describe('bgp-announcements on two nodes with bird: migrations', () => {
     assert.equal(two.code, 0, two.stdout);
     assert.match(two.stdout, /^BGP-ANNOUNCEMENTS OK - 2 IPs of 2 instances announced/);
   });
+
+  test('migrate --leave bgp,domain: the domain left shut off on node 1 is named as the owner that should have withdrawn', (t) => {
+    if (!need(t, 'bird')) return;
+    const moved = migrate(cluster!.nodes[0], cluster!.nodes[1], 3, { leave: ['bgp', 'domain'] });
+    const one = probe(cfg(0));
+    assert.equal(one.code, 2, one.stdout);
+    assert.ok(one.stdout.split('\n').includes(`${moved.ip}/32: announced to 198.18.255.1, instance ${moved.name} (${moved.uuid}) is shutoff here (its IP should be withdrawn)`), one.stdout);
+    assert.match(probe(cfg(1)).stdout, /^BGP-ANNOUNCEMENTS OK - 3 IPs of 3 instances announced/);
+  });
 });

@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BgpSession } from '../../src/host/bgp/index.js';
 import { Status } from '../../src/result.js';
-import { verdict, type ExpectedIp, type FormerOwner, type VerdictInput } from '../../probes/bgp-announcements/verdict.js';
+import { Presence } from '../../src/presence.js';
+import type { Instance } from '../../src/inventory/types.js';
+import { formerOwner, verdict, type ExpectedIp, type FormerOwner, type VerdictInput } from '../../probes/bgp-announcements/verdict.js';
 
 const A = 'aaaaaaaa-0000-4000-8000-000000000001';
 const B = 'bbbbbbbb-0000-4000-8000-000000000002';
@@ -99,4 +101,18 @@ test('Nagios ranges on missing + orphaned: -w 0 -c 2 warns at 1, -w 5 -c 5 is OK
   const one = { sessions: [up('198.18.255.1', ['198.18.1.2/32'])] };
   assert.equal(run({ ...one, warning: '0', critical: '2' }).status, Status.WARNING);
   assert.equal(run({ ...one, warning: '5', critical: '5' }).status, Status.OK);
+});
+
+test('former owners: an instance shut off here (with its Nova host), one that left (grace left, then none), or nobody', () => {
+  const now = 1_000_000;
+  const presence = new Presence({ instances: {
+    [B]: { first: 0, last: now - 30, left: now - 30, name: 'i-left', ips: ['198.18.1.3'], macs: [], ports: [] },
+    [A]: { first: 0, last: now - 7200, left: now - 7200, name: 'i-old', ips: ['198.18.1.4'], macs: [], ports: [] },
+  } }, now);
+  const off = { uuid: A, name: 'i-off', state: 'shutoff', novaHost: 'compute-2', ports: [], sources: ['libvirt'], origin: {} } as Instance;
+  const known = { shutOff: new Map([['198.18.1.9', off]]), presence, graceS: 120, host: 'compute-1' };
+  assert.deepEqual(formerOwner('198.18.1.9', known), { uuid: A, name: 'i-off', what: 'is shutoff here; Nova has it on compute-2 (its IP should be withdrawn)', graceLeftS: 0 });
+  assert.deepEqual(formerOwner('198.18.1.3', known), { uuid: B, name: 'i-left', what: 'left this node 30s ago', graceLeftS: 90 });
+  assert.deepEqual(formerOwner('198.18.1.4', known), { uuid: A, name: 'i-old', what: 'left this node 2h ago', graceLeftS: 0 });
+  assert.equal(formerOwner('198.18.7.252', known), undefined);
 });

@@ -174,6 +174,28 @@ describe('bgp-announcements with bird: the trace, grace, and the cost at two siz
     }
   });
 
+  test('options: peers by protocol name or address, prefixes, an invalid CIDR', (t) => {
+    if (!need(t, 'bird')) return;
+    const variant = (name: string, opts: Record<string, unknown>) => probe(variantConfig(lab!.configFile, name, { probes: { 'bgp-announcements': opts } }));
+    assert.equal(variant('peer-name', { peers: ['rtr'] }).code, 0);
+    assert.equal(variant('peer-addr', { peers: ['198.18.255.1'] }).code, 0);
+    const none = variant('peer-none', { peers: ['198.18.255.3'] });
+    assert.equal(none.code, 2, none.stdout);
+    assert.match(none.stdout, /^BGP-ANNOUNCEMENTS CRITICAL - no BGP session established \(no BGP peer found\) \|/);
+    injectFault(lab!, 7, 'orphan-bgp');
+    try {
+      // Only 198.18.1.0/24 is ours: the instances are expected, 198.18.7.252/32 is someone else's.
+      const scoped = variant('prefixes', { prefixes: ['198.18.1.0/24'] });
+      assert.equal(scoped.code, 0, scoped.stdout);
+      assert.match(scoped.stdout, /^BGP-ANNOUNCEMENTS OK - 3 IPs of 3 instances announced to 1 peer, nothing else \| expected=3;;;0 announced=4;;;0 /);
+    } finally {
+      heal(lab!, 7);
+    }
+    const bad = variant('bad-cidr', { ignore: ['198.18.0.0/99'] });
+    assert.equal(bad.code, 3);
+    assert.equal(bad.stdout, 'BGP-ANNOUNCEMENTS UNKNOWN - invalid ignore entry "198.18.0.0/99" (want a CIDR like 198.18.0.0/15)\n');
+  });
+
   test('instances that just arrived warn at most (grace); the process count does not grow with them', (t) => {
     if (!need(t, 'bird')) return;
     assert.equal(json(lab!.configFile).processes_spawned, 5); // also the first run: records who is here

@@ -9,7 +9,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { defineProbe } from '../../src/probe.js';
-import { canonicalAddress, readBgp, readDetected, sortPrefixes, type BgpSession } from '../../src/host/bgp/index.js';
+import { canonicalAddress, canonicalPrefix, readBgp, readDetected, sortPrefixes, type BgpSession } from '../../src/host/bgp/index.js';
 import { requireInstances } from '../../src/inventory/index.js';
 import type { Instance } from '../../src/inventory/types.js';
 import { ProbeError } from '../../src/errors.js';
@@ -37,12 +37,10 @@ const ANNOUNCED_STATES = new Set(['running', 'paused']);
 function cidrs(key: string, entries: string[]): BlockList {
   const b = new BlockList();
   for (const e of entries) {
-    const [addr, len] = e.split('/');
-    const family = isIP(addr);
-    const max = family === 6 ? 128 : 32;
-    const n = len === undefined ? max : Number(len);
-    if (family === 0 || !/^\d*$/.test(len ?? '') || n > max) throw new ProbeError(`invalid ${key} entry ${JSON.stringify(e)} (want a CIDR like 198.18.0.0/15)`);
-    b.addSubnet(addr, n, family === 6 ? 'ipv6' : 'ipv4');
+    const cidr = canonicalPrefix(e);
+    if (!cidr) throw new ProbeError(`invalid ${key} entry ${JSON.stringify(e)} (want a CIDR like 198.18.0.0/15)`);
+    const [addr, len] = cidr.split('/');
+    b.addSubnet(addr, Number(len), isIP(addr) === 6 ? 'ipv6' : 'ipv4');
   }
   return b;
 }

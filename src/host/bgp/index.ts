@@ -11,7 +11,7 @@ import { readGobgp } from './gobgp.js';
 import type { BgpDaemonName, BgpReadOptions, BgpView } from './types.js';
 
 export type { BgpDaemonName, BgpFamily, BgpSession, BgpView } from './types.js';
-export { canonicalAddress, sortPrefixes } from './types.js';
+export { canonicalAddress, canonicalPrefix, sortPrefixes } from './types.js';
 
 /** vtysh's compiled-in default socket directory (Debian's FRR 8). */
 export const FRR_DEFAULT_VTY_DIR = '/var/run/frr';

@@ -5,8 +5,9 @@
  */
 import type { AnyProbe } from '../src/probe.js';
 import instanceRouted from './instance-routed/index.js';
+import bgpAnnouncements from './bgp-announcements/index.js';
 
-export const registry: AnyProbe[] = [instanceRouted];
+export const registry: AnyProbe[] = [instanceRouted, bgpAnnouncements];
 
 export function findProbe(name: string): AnyProbe | undefined {
   return registry.find((p) => p.name === name);

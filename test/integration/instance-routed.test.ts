@@ -8,7 +8,7 @@ import { addInstance, heal, injectFault, labDown, labUp, type LabEnv } from '../
 import { requireLab } from '../lab/require.js';
 import { addImpostor, removeImpostor } from '../lab/impostor.js';
 import { labUnavailableReason } from '../lab/netns.js';
-import { assertNoStack, lmProbe, lmProbeAsync, variantConfig } from '../support/cli.js';
+import { assertInOrder, assertNoStack, lmProbe, lmProbeAsync, variantConfig } from '../support/cli.js';
 import { portableBundle } from '../support/portable.js';
 
 // Labs are built only where they can run; requireLab() in each test skips or (in CI) fails.
@@ -151,12 +151,7 @@ describe('instance-routed with faults', () => {
       '[ INFO ] Set oco status: 210',
       '[ DEBUG ] Write oco status: 210',
     ];
-    let from = 0;
-    for (const line of expected) {
-      const at = r.stderr.indexOf(line, from);
-      assert.ok(at >= 0, `missing or out of order: ${line}\n---\n${r.stderr}`);
-      from = at + line.length;
-    }
+    assertInOrder(r.stderr, expected);
     assert.equal(readFileSync(join(lab!.ocoDir, 'result', 'instance-routed'), 'utf8').trim(), '210');
   });
 

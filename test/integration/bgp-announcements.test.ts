@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { addInstance, heal, injectFault, labDown, labUp, type LabEnv } from '../lab/lab.js';
 import { clusterDown, clusterUp, type Cluster } from '../lab/cluster.js';
 import { migrate } from '../lab/migrate.js';
+import { instanceIp6 } from '../lab/identity.js';
 import { BGP_DAEMONS, announced, bgpSetV6, bgpUnavailableReason, type BgpDaemon } from '../lab/bgp.js';
 import { orphanBgpIp } from '../lab/addons.js';
 import { labUnavailableReason, nsExec } from '../lab/netns.js';
@@ -130,13 +131,13 @@ for (const daemon of BGP_DAEMONS) {
       }
       assert.equal(hung.code, 3, hung.stdout + hung.stderr);
     // gobgp gives up by itself after ~1 s: "context deadline exceeded".
-    assert.match(hung.stdout, new RegExp(`^BGP-ANNOUNCEMENTS UNKNOWN - ${AUTO[daemon]}(${CLIENT[daemon]} timed out after [\\d.]+s|timed out after 4s.*|gobgp neighbor: context deadline exceeded)\\n$`));
+    assert.match(hung.stdout, new RegExp(`^BGP-ANNOUNCEMENTS UNKNOWN - ${AUTO[daemon]}((ip netns exec \\S+ )?${CLIENT[daemon]} timed out after [\\d.]+s|timed out after 4s.*|gobgp neighbor: context deadline exceeded)\\n$`));
       process.kill(pid, 'SIGTERM');
       waitFor('the daemon to exit', () => spawnSync('kill', ['-0', String(pid)]).status !== 0 || /Z/.test(spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' }).stdout));
       const cfg = variantConfig(lab!.configFile, 'explicit', { probes: { 'bgp-announcements': { daemon } } });
       const gone = probe(cfg, ['--timeout', '4']);
       assert.equal(gone.code, 3, gone.stdout + gone.stderr);
-      assert.match(gone.stdout, new RegExp(`^BGP-ANNOUNCEMENTS UNKNOWN - ${CLIENT[daemon]} (exited|timed out|neighbor: )[^\\n]*\\n$`));
+      assert.match(gone.stdout, new RegExp(`^BGP-ANNOUNCEMENTS UNKNOWN - (ip netns exec \\S+ )?${CLIENT[daemon]} (exited|timed out|neighbor: )[^\\n]*\\n$`));
       assertNoStack(gone);
     });
   });
@@ -223,9 +224,9 @@ describe('bgp-announcements with bird: IPv6 (an ipv6 channel on the IPv4 session
   let lab: LabEnv | undefined;
   before(() => { if (can('bird')) lab = labUp({ instances: 3, bgp: 'bird' }); });
   after(() => lab && labDown(lab));
-  // The lab's instances have no IPv6 address: an inventory file gives each an IPv4-mapped one
-  // (the lab stays in 198.18.0.0/15; no IPv6 packet is ever sent, only BGP routes).
-  const v6 = (ip: string) => `::ffff:${ip}`;
+  // An inventory file gives each instance its lab IPv6 address (fd6c:6d70::/64, the lab's ULA:
+  // an IPv4-mapped one would be refused by the inventory); no IPv6 packet is sent, only BGP routes.
+  const v6 = (ip: string) => instanceIp6(lab!.instances.find((i) => i.ip === ip)!.index);
   function config(): string {
     const file = join(lab!.dir, 'inventory-v6.yaml');
     const instances = lab!.instances.map((i) => ({ uuid: i.uuid, name: i.name, state: 'running', ports: [{ id: i.portId, mac: i.mac, tap: i.tap, ips: [i.ip, v6(i.ip)] }] }));
@@ -241,13 +242,13 @@ describe('bgp-announcements with bird: IPv6 (an ipv6 channel on the IPv4 session
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     assert.match(ok.stdout, /^BGP-ANNOUNCEMENTS OK - 6 IPs of 3 instances announced to 1 peer, nothing else \| expected=6;;;0 announced=6;;;0 /);
     const i2 = lab!.instances[1];
-    bgpSetV6(lab!.bgp!, [...lab!.instances.filter((i) => i !== i2).map((i) => `${v6(i.ip)}/128`), '::ffff:198.18.9.252/128']);
+    bgpSetV6(lab!.bgp!, [...lab!.instances.filter((i) => i !== i2).map((i) => `${v6(i.ip)}/128`), 'fd6c:6d70::fc/128']);
     const r = probe(cfg, ['--debug']);
     assert.equal(r.code, 2, r.stdout + r.stderr);
-    assert.match(r.stdout, new RegExp(`^BGP-ANNOUNCEMENTS CRITICAL - 1 of 6 IPs not announced: ${re(v6(i2.ip))}; 1 orphaned announcement: ::ffff:198\\.18\\.9\\.252/128 \\|`));
+    assert.match(r.stdout, new RegExp(`^BGP-ANNOUNCEMENTS CRITICAL - 1 of 6 IPs not announced: ${re(v6(i2.ip))}; 1 orphaned announcement: fd6c:6d70::fc/128 \\|`));
     assert.deepEqual(r.stdout.trimEnd().split('\n').slice(1), [
       `${v6(i2.ip)} ${i2.name} (${i2.uuid}): not announced to 198.18.255.1`,
-      '::ffff:198.18.9.252/128: announced to 198.18.255.1, no instance here owns it',
+      'fd6c:6d70::fc/128: announced to 198.18.255.1, no instance here owns it',
     ]);
     assert.match(r.stderr, /\[ DEBUG \] peer 198\.18\.255\.1 \(rtr\): Established since \S+; families ipv4 ipv6\n/);
   });

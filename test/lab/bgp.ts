@@ -689,7 +689,7 @@ export function bgpSetFaults(bgp: BgpLab, env: BgpLabEnv, faults: { noBgp: strin
  */
 export function bgpSetV6(bgp: BgpLab, prefixes: string[]): void {
   if (bgp.daemon !== 'bird') throw new Error(`bgpSetV6: bird speakers only, not ${bgp.daemon}`);
-  for (const p of prefixes) if (!/^::ffff:/.test(p) || !p.endsWith('/128') || !inLab(p.slice(7, -4))) throw new Error(`${p}: not an IPv4-mapped /128 in the lab range (::ffff:198.18.x.y/128)`);
+  for (const p of prefixes) if (!p.startsWith('fd6c:6d70::') || !p.endsWith('/128')) throw new Error(`${p}: not a /128 of the lab's IPv6 prefix (fd6c:6d70::/64)`);
   bgp.v6 = [...new Set(prefixes)];
   const d = sub(bgp, 'bird');
   writeFileSync(join(d, 'bird.conf'), speakerBirdConf(bgp, join(d, 'bird.log')));

@@ -70,14 +70,17 @@ export function writeConfig(env: LabEnv): void {
     inventory: {
       sources: ['libvirt', 'ovs'],
       libvirt: { uri: env.kvm?.uri ?? `test://${join(env.dir, 'libvirt', 'node.xml')}` },
-      ovs: { db: env.ovsDb },
       openstack: { token_cache: join(env.dir, 'cache', 'token.json') },
       file: env.inventoryFile,
       cache: { path: join(env.dir, 'cache', 'inventory.json') },
     },
+    // The lab's own OVS: its db socket, and its rundir (<dir>/ovs) where ovs-ofctl finds br-int.mgmt.
+    ovs: { db: env.ovsDb, rundir: join(env.dir, 'ovs') },
     probes: {
       // arping for an IP with no route goes out of the link namespace's one leg into br-int.
       'instance-routed': { ping_namespace: env.linkNs, link_namespace: env.linkNs, arp_interface: env.linkIface, timeout: 500, retries: 1 },
+      // vswitchd and the taps live in the node namespace; the link namespace must exist.
+      'ovs-ports': { namespace: env.nodeNs, namespaces: [env.linkNs] },
     },
     oco: { dir: env.ocoDir },
   };

@@ -1,0 +1,60 @@
+/**
+ * openflow-rules: every hosted port has the flows the Neutron OVS agent installs for it (per
+ * firewall driver), and no flow names an ofport, MAC, IP or cookie nothing here has; a stale
+ * flow that outputs to a port that no longer exists black-holes traffic.
+ *
+ * Cost is constant whatever the number of instances: the inventory's one ovs-vsctl (reused) and
+ * one `ovs-ofctl dump-flows` of the integration bridge, parsed once.
+ */
+import { dumpFlows } from '../../src/host/ovs.js';
+import { ovsHosting, ovsSnapshotOf } from '../../src/inventory/ovs.js';
+import { defineProbe, type ProbeContext } from '../../src/probe.js';
+import { list, num, oneOf } from '../../src/schema.js';
+import type { Infer, ObjectField } from '../../src/schema.js';
+import { detectDriver, verdict } from './verdict.js';
+
+const options = {
+  firewall_driver: oneOf(['auto', 'iptables_hybrid', 'openvswitch', 'noop'] as const, 'auto', 'which flows each port must have; auto: openvswitch when tables 71-82 are populated, else iptables_hybrid'),
+  cookies: list([], 'the agent\'s current flow cookies (0x...); a flow with another is a stale leftover ([] = not checked)'),
+  grace: num(120, 's after an instance arrives (or leaves) during which its findings warn at most', { min: 0 }),
+};
+
+type Options = Infer<ObjectField<typeof options>>;
+
+const limit = (ctx: ProbeContext<Options>, ms: number) => Math.max(100, Math.min(ms, ctx.remainingMs() - 200));
+
+export default defineProbe({
+  name: 'openflow-rules',
+  summary: 'every hosted port has its OpenFlow rules on the integration bridge; no flow is left for ports, MACs or IPs not here',
+  options,
+  async run(ctx) {
+    const o = ctx.options;
+    const ovs = ctx.config.ovs;
+    const log = ctx.log;
+    const inventory = await ctx.inventory();
+    const bridge = ovs.integration_bridge;
+    const [snapshot, { flows, parseSeconds }] = await Promise.all([
+      ovsSnapshotOf(inventory, ovs.db, { timeoutMs: limit(ctx, 10_000), signal: ctx.signal }),
+      dumpFlows(ovs.rundir, bridge, { timeoutMs: limit(ctx, 10_000), signal: ctx.signal }),
+    ]);
+    const presence = await ctx.presence();
+    const hosting = ovsHosting(inventory, snapshot);
+    const driver = o.firewall_driver === 'auto' ? detectDriver(flows) : o.firewall_driver;
+    log.debug(`expected: flows of ${hosting.ports.length} hosted ports on ${bridge}, firewall driver ${driver}${o.firewall_driver === 'auto' ? ' (auto: from the populated tables)' : ''}`);
+    log.debug(`seen: ${flows.length} flows on ${bridge} (parsed in ${Math.round(parseSeconds * 1000)} ms)`);
+    const v = verdict({
+      bridge,
+      flows: flows,
+      driver,
+      hosting,
+      snapshot,
+      cookies: o.cookies,
+      graceLeftS: (uuid) => presence.graceLeftS(uuid, o.grace),
+      leftRecently: (key) => presence.leftRecently(key, o.grace),
+      parseSeconds,
+    });
+    for (const line of v.debug) log.debug(line);
+    const { debug: _debug, ...outcome } = v;
+    return outcome;
+  },
+});

@@ -7,7 +7,8 @@
  *    cookie=0x6c6d70a9e47c3b21, duration=3.249s, table=0, n_packets=9, n_bytes=546, reset_counts, importance=5, priority=0 actions=goto_table:60
  *    cookie=0x6c6d70a9e47c3b21, table=71, priority=65,ip,reg5=0x2,in_port=2,dl_src=fa:16:3e:1f:00:01,nw_src=198.18.1.2 actions=ct(table=72,zone=NXM_NX_REG6[0..15])
  *
- * Fields before the match are ", "-separated; the match itself is ","-separated (no spaces), and
+ * Fields before the match are ", "-separated (a bare flag is followed by a space only); the match
+ * itself is ","-separated (no spaces), and
  * the actions are ","-separated at parenthesis depth 0 (learn(...), ct(...), conjunction(...)
  * nest commas).
  */
@@ -85,17 +86,17 @@ export function parseFlowLine(line: string): Flow {
   const meta = new Map<string, string>();
   const kept: string[] = [];
   let matchText = '';
-  for (const part of head.split(', ')) {
+  // Fields are ", "-separated, except after a bare flag ("reset_counts importance=7"); none holds a space.
+  for (const part of head.split(/,? /)) {
     const eq = part.indexOf('=');
     const key = eq < 0 ? part : part.slice(0, eq);
     if (META.has(key)) {
       meta.set(key, eq < 0 ? '' : part.slice(eq + 1));
       if (!VOLATILE.has(key)) kept.push(part);
-    } else if (matchText) {
-      throw new Unparseable(line); // the match is one piece, and the last
-    } else {
-      matchText = part;
+      continue;
     }
+    if (matchText) throw new Unparseable(line); // the match is one piece, and the last
+    matchText = part;
   }
   const match = new Map<string, string>();
   for (const m of matchText ? matchText.split(',') : []) {
@@ -134,7 +135,7 @@ export function parseFlowLine(line: string): Flow {
     macs,
     ips,
     outputs,
-    text: `${kept.join(', ')}${kept.length ? ', ' : ''}${matchText ? `${matchText} ` : ''}actions=${rawActions}`,
+    text: `${kept.join(', ')}${kept.length ? ', ' : ''}${matchText ? `${matchText} ` : ''}actions=${rawActions}`.trim(),
   };
   const inPort = integer(match.get('in_port'));
   const reg5 = integer(match.get('reg5'));

@@ -83,16 +83,22 @@ export interface RulesInput {
 
 interface OrphanGroup {
   reason: string;
+  /** The stale ofport the group is about (its MAC/IP-only flows join it: one line per gone port). */
+  ofport?: number;
   flows: Flow[];
   tables: Set<number>;
-  addresses: Set<string>;
+  macs: Set<string>;
+  ips: Set<string>;
   blackHole: number;
 }
 
 const isMulticastMac = (m: string) => (parseInt(m.slice(0, 2), 16) & 1) === 1;
 const isSpecialIp = (ip: string) => ip === '0.0.0.0' || ip === '255.255.255.255' || /^fe[89ab]/.test(ip) || /^ff/.test(ip) || /^2(2[4-9]|3\d)\./.test(ip);
 
-/** Flows that name what nothing here has, grouped by what they name (ofport first, then MAC, IP, cookie). */
+/**
+ * Flows that name what nothing here has, grouped by what they name: a stale ofport first (with
+ * every flow that carries one of its MACs or IPs), then a MAC, an IP, a cookie.
+ */
 export function orphanGroups(v: RulesInput): OrphanGroup[] {
   const ofports = new Set(v.snapshot.interfaces.filter((i) => i.bridge === v.bridge && i.ofport !== undefined && i.ofport > 0).map((i) => i.ofport!));
   // Network ports (DHCP, router: an iface-id, no VM) keep their addresses' flows too.
@@ -104,23 +110,33 @@ export function orphanGroups(v: RulesInput): OrphanGroup[] {
   const cookies = new Set(v.cookies.map((c) => c.toLowerCase()));
   const live = (n: number) => ofports.has(n) || isReservedPort(n);
   const groups = new Map<string, OrphanGroup>();
-  for (const f of v.flows) {
-    const stale = [f.inPort, f.reg5, ...f.outputs].find((n) => n !== undefined && !live(n));
-    const addressesMatter = !SG_RULE_TABLES.has(f.table) && !f.actions.some((a) => a.startsWith('conjunction('));
-    const mac = addressesMatter ? f.macs.find((m) => !known.has(m) && !isMulticastMac(m)) : undefined;
-    const ip = addressesMatter ? f.ips.find((a) => !known.has(a) && !isSpecialIp(a)) : undefined;
-    const cookie = cookies.size && !cookies.has(f.cookie) ? f.cookie : undefined;
-    const reason = stale !== undefined ? `ofport ${stale} (no Interface on ${v.bridge})`
-      : mac ? `MAC ${mac} (no port hosted here)`
-      : ip ? `IP ${ip} (no port hosted here)`
-      : cookie ? `cookie ${cookie} (not the agent's)` : undefined;
-    if (!reason) continue;
-    const g = groups.get(reason) ?? { reason, flows: [], tables: new Set(), addresses: new Set(), blackHole: 0 };
+  const add = (reason: string, f: Flow, ofport?: number) => {
+    const g = groups.get(reason) ?? { reason, flows: [], tables: new Set(), macs: new Set(), ips: new Set(), blackHole: 0, ...(ofport !== undefined ? { ofport } : {}) };
     groups.set(reason, g);
     g.flows.push(f);
     g.tables.add(f.table);
-    for (const a of [...f.macs, ...f.ips]) g.addresses.add(a);
+    for (const m of f.macs) g.macs.add(m);
+    for (const ip of f.ips) g.ips.add(ip);
     if (f.outputs.some((n) => !live(n))) g.blackHole++;
+  };
+  const byAddress: { f: Flow; mac?: string; ip?: string }[] = [];
+  for (const f of v.flows) {
+    const stale = [f.inPort, f.reg5, ...f.outputs].find((n) => n !== undefined && !live(n));
+    if (stale !== undefined) {
+      add(`ofport ${stale} (no Interface on ${v.bridge})`, f, stale);
+      continue;
+    }
+    const addressesMatter = !SG_RULE_TABLES.has(f.table) && !f.actions.some((a) => a.startsWith('conjunction('));
+    const mac = addressesMatter ? f.macs.find((m) => !known.has(m) && !isMulticastMac(m)) : undefined;
+    const ip = addressesMatter ? f.ips.find((a) => !known.has(a) && !isSpecialIp(a)) : undefined;
+    if (mac || ip) byAddress.push({ f, mac, ip });
+    else if (cookies.size && !cookies.has(f.cookie)) add(`cookie ${f.cookie} (not the agent's)`, f);
+  }
+  const staleGroups = [...groups.values()].filter((g) => g.ofport !== undefined);
+  for (const { f, mac, ip } of byAddress) {
+    const home = staleGroups.find((g) => (mac && g.macs.has(mac)) || (ip && g.ips.has(ip)));
+    if (home) add(home.reason, f);
+    else add(mac ? `MAC ${mac} (no port hosted here)` : `IP ${ip} (no port hosted here)`, f);
   }
   return [...groups.values()];
 }
@@ -152,9 +168,11 @@ export function verdict(v: RulesInput): ProbeOutcome & { debug: string[] } {
   }
   const groups = orphanGroups(v);
   for (const g of groups) {
-    const left = [...g.addresses].map((a) => v.leftRecently(a)).find(Boolean);
-    const owners = [...new Set([...g.addresses].map((a) => v.hosting.owners.get(a)).filter((x): x is HostedPort => Boolean(x)).map(portLabel))];
-    const addresses = g.addresses.size ? `; ${[...g.addresses].join(', ')}${owners.length ? ` of ${owners.join(', ')}` : ''}` : '';
+    const addressList = g.reason.startsWith('cookie') ? [] : [...g.macs, ...g.ips];
+    const left = addressList.map((a) => v.leftRecently(a)).find(Boolean);
+    const owners = [...new Set(addressList.map((a) => v.hosting.owners.get(a)).filter((x): x is HostedPort => Boolean(x)).map(portLabel))];
+    const shown = addressList.slice(0, 4).join(', ') + (addressList.length > 4 ? ', ...' : '');
+    const addresses = addressList.length ? `; ${shown}${owners.length ? ` of ${owners.slice(0, 2).join(', ')}${owners.length > 2 ? ', ...' : ''}` : ''}` : '';
     const hole = g.blackHole ? `; ${plural(g.blackHole, 'flow')} output${g.blackHole === 1 ? 's' : ''} to a port that no longer exists: black-holes traffic` : '';
     const recent = left ? `; left with ${left.name ?? left.uuid} (${left.uuid}) within the grace window` : '';
     const tables = [...g.tables].sort((a, b) => a - b).join(',');

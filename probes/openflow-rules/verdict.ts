@@ -68,9 +68,14 @@ export function missingParts(driver: Driver, idx: FlowIndex, ofport: number, mac
   return missing;
 }
 
+/** br-tun's unicast table (l2pop): dl_dst=<remote MAC> -> the tunnel to the node that has it. */
+export const UCAST_TO_TUN = 20;
+
 export interface RulesInput {
   bridge: string;
   flows: Flow[];
+  /** The tunnel bridge's name and flows, when it is audited and present. */
+  tunnel?: { bridge: string; flows: Flow[] };
   driver: Driver;
   hosting: OvsHosting;
   snapshot: OvsSnapshot;
@@ -141,6 +146,18 @@ export function orphanGroups(v: RulesInput): OrphanGroup[] {
   return [...groups.values()];
 }
 
+/** Unicast tunnel flows still sending a MAC that is now hosted here to another node. */
+export function tunnelLeftovers(v: RulesInput): string[] {
+  if (!v.tunnel) return [];
+  const out: string[] = [];
+  for (const f of v.tunnel.flows) {
+    if (f.table !== UCAST_TO_TUN) continue;
+    const hp = f.macs.map((m) => v.hosting.owners.get(m)).find(Boolean);
+    if (hp) out.push(`orphaned: ${v.tunnel.bridge} table ${UCAST_TO_TUN} sends ${hp.port.mac} of ${portLabel(hp)}, hosted here, to a tunnel (${f.actions.filter((a) => a.startsWith('output:')).join(',') || f.actions.join(',')})`);
+  }
+  return out;
+}
+
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const rank = (s: Status) => (s === Status.UNKNOWN ? 1.5 : s);
 
@@ -182,9 +199,14 @@ export function verdict(v: RulesInput): ProbeOutcome & { debug: string[] } {
     for (const f of g.flows.slice(0, 3)) debug.push(`  ${f.text}`);
     if (g.flows.length > 3) debug.push(`  ... and ${g.flows.length - 3} more`);
   }
+  const tunnelLines = tunnelLeftovers(v);
+  for (const line of tunnelLines) {
+    findings.push({ status: Status.WARNING, line, kind: 'orphan' });
+    debug.push(line);
+  }
   findings.sort((a, b) => rank(b.status) - rank(a.status));
   const missing = findings.filter((f) => f.kind === 'missing').length;
-  const orphaned = groups.reduce((n, g) => n + g.flows.length, 0);
+  const orphaned = groups.reduce((n, g) => n + g.flows.length, tunnelLines.length);
   const total = v.hosting.ports.length;
   const parts: string[] = [];
   if (missing) parts.push(`${missing} of ${plural(total, 'port')} missing flows`);

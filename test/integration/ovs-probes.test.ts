@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { heal, injectFault, labDown, labUp, type LabEnv, type LabFault } from '../lab/lab.js';
 import { FIREWALL_DRIVERS, type FirewallDriver } from '../lab/flows.js';
 import { goneIdentity } from '../lab/identity.js';
-import { labUnavailableReason } from '../lab/netns.js';
-import { listInterfaces, LOCAL_VLAN_TAG, vsctl } from '../lab/ovs.js';
+import { labUnavailableReason, shOut } from '../lab/netns.js';
+import { listInterfaces, LOCAL_VLAN_TAG, ovsDirOf, ovsEnv, vsctl } from '../lab/ovs.js';
 import { requireLab } from '../lab/require.js';
 import { assertNoStack, lmProbe, variantConfig, type CliRun } from '../support/cli.js';
 
@@ -145,6 +145,21 @@ for (const driver of FIREWALL_DRIVERS as readonly FirewallDriver[]) {
         expect(probe(lab!, 'ovs-ports'), 2, 'OVS-PORTS CRITICAL - 1 of 6 ports not wired: ', `${i.name} (${i.uuid}) port ${i.portId}`, `tag 4095: dead VLAN (tag 4095: the agent could not wire it)`);
       } finally {
         vsctl(lab!.ovsDb, ['set', 'Port', i.tap, `tag=${LOCAL_VLAN_TAG}`]);
+      }
+    });
+
+    test('tunnel_bridge: a br-tun unicast flow sending a MAC hosted here to a tunnel is orphaned', (t) => {
+      if (!requireLab(t)) return;
+      const i = vm(1);
+      const cfg = variantConfig(lab!.configFile, 'tunnel', { probes: { 'openflow-rules': { tunnel_bridge: 'br-tun' } } });
+      expect(probe(lab!, 'openflow-rules', [], cfg), 0, 'OPENFLOW-RULES OK - ', /flows=\d+/); // no br-tun on this node: not audited
+      vsctl(lab!.ovsDb, ['add-br', 'br-tun', '--', 'set', 'Bridge', 'br-tun', 'datapath_type=netdev']);
+      try {
+        // What l2pop leaves when the instance was on another node (output:1 would be that node's tunnel).
+        shOut('ovs-ofctl', ['-O', 'OpenFlow13', 'add-flow', 'br-tun', `table=20,priority=2,dl_vlan=1,dl_dst=${i.mac} actions=strip_vlan,output:1`], { env: ovsEnv(ovsDirOf(lab!.dir)) });
+        expect(probe(lab!, 'openflow-rules', [], cfg), 1, 'OPENFLOW-RULES WARNING - 1 orphaned flow on br-int: br-tun table 20 sends ', /orphaned=1;;;0/, `orphaned: br-tun table 20 sends ${i.mac} of ${i.name} (${i.uuid}) port ${i.portId}, hosted here, to a tunnel (output:1)`);
+      } finally {
+        vsctl(lab!.ovsDb, ['--if-exists', 'del-br', 'br-tun']);
       }
     });
 

@@ -213,7 +213,7 @@ export function verdict(v: RulesInput): ProbeOutcome & { debug: string[] } {
   if (orphaned) parts.push(`${plural(orphaned, 'orphaned flow')}`);
   const driverWords = v.driver === 'noop' ? 'no firewall flows expected' : `${v.driver} flows`;
   const summary = parts.length
-    ? `${parts.join(', ')} on ${v.bridge}: ${findings[0].line.replace(/ \[arrived.*$/, '').replace(/^orphaned: /, '')}${findings.length > 1 ? ' ...' : ''}`
+    ? `${parts.join(', ')}: ${findings[0].line.replace(/ \[arrived.*$/, '').replace(/^orphaned: /, '')}${findings.length > 1 ? ' ...' : ''}`
     : `${plural(total - unchecked.length, 'port')} with their ${driverWords}, no orphans (${plural(v.flows.length, 'flow')} on ${v.bridge})`;
   return {
     status: worst(...findings.map((f) => f.status)),

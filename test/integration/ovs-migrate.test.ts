@@ -41,7 +41,7 @@ for (const driver of FIREWALL_DRIVERS) {
       migrate(n1, n2, 2, { leave: ['flows'] });
       const r = probe(n1, 'openflow-rules');
       assert.equal(r.code, 1, r.stdout);
-      assert.match(r.stdout, new RegExp(`^OPENFLOW-RULES WARNING - \\d+ orphaned flows on br-int: `));
+      assert.match(r.stdout, new RegExp(`^OPENFLOW-RULES WARNING - \\d+ orphaned flows: `));
       assert.ok(r.stdout.includes(`for ofport ${oldOfport} (no Interface on br-int)`), r.stdout);
       assert.ok(r.stdout.includes(i.mac) && r.stdout.includes(i.ip), r.stdout);
       assert.ok(r.stdout.includes(`left with ${i.name} (${i.uuid}) within the grace window`), r.stdout);

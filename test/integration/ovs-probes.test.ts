@@ -70,7 +70,7 @@ for (const driver of FIREWALL_DRIVERS as readonly FirewallDriver[]) {
         const i = vm(2);
         const ofport = ofportOf(lab!, i.tap);
         const part = driver === 'openvswitch' ? `table 60 in_port=${ofport}` : `table 0 in_port=${ofport} arp -> 24`;
-        expect(probe(lab!, 'openflow-rules'), 2, 'OPENFLOW-RULES CRITICAL - 1 of 6 ports missing flows on br-int: ',
+        expect(probe(lab!, 'openflow-rules'), 2, 'OPENFLOW-RULES CRITICAL - 1 of 6 ports missing flows: ',
           `${i.name} (${i.uuid}) port ${i.portId} ${i.tap} ofport ${ofport} ${i.mac} ${i.ip}: missing ${part}`, /missing=1;;;0/);
         expect(probe(lab!, 'ovs-ports'), 0, 'OVS-PORTS OK');
       });
@@ -157,7 +157,7 @@ for (const driver of FIREWALL_DRIVERS as readonly FirewallDriver[]) {
       try {
         // What l2pop leaves when the instance was on another node (output:1 would be that node's tunnel).
         shOut('ovs-ofctl', ['-O', 'OpenFlow13', 'add-flow', 'br-tun', `table=20,priority=2,dl_vlan=1,dl_dst=${i.mac} actions=strip_vlan,output:1`], { env: ovsEnv(ovsDirOf(lab!.dir)) });
-        expect(probe(lab!, 'openflow-rules', [], cfg), 1, 'OPENFLOW-RULES WARNING - 1 orphaned flow on br-int: br-tun table 20 sends ', /orphaned=1;;;0/, `orphaned: br-tun table 20 sends ${i.mac} of ${i.name} (${i.uuid}) port ${i.portId}, hosted here, to a tunnel (output:1)`);
+        expect(probe(lab!, 'openflow-rules', [], cfg), 1, 'OPENFLOW-RULES WARNING - 1 orphaned flow: br-tun table 20 sends ', /orphaned=1;;;0/, `orphaned: br-tun table 20 sends ${i.mac} of ${i.name} (${i.uuid}) port ${i.portId}, hosted here, to a tunnel (output:1)`);
       } finally {
         vsctl(lab!.ovsDb, ['--if-exists', 'del-br', 'br-tun']);
       }

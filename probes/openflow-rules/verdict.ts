@@ -4,7 +4,7 @@
  * missing), and which flows name an ofport, MAC, IP or cookie that nothing here has?
  */
 import { nextTables, type Flow } from '../../src/host/ovs-flows.js';
-import type { OvsSnapshot } from '../../src/host/ovs.js';
+import { DEAD_VLAN, type OvsSnapshot } from '../../src/host/ovs.js';
 import { portLabel, type HostedPort, type OvsHosting } from '../../src/inventory/ovs.js';
 import type { Departed } from '../../src/presence.js';
 import { Status, worst, type ProbeOutcome } from '../../src/result.js';
@@ -168,11 +168,17 @@ export function verdict(v: RulesInput): ProbeOutcome & { debug: string[] } {
   const unchecked: string[] = [];
   for (const hp of v.hosting.ports) {
     const i = hp.iface;
-    if (!i || i.ofport === undefined || i.ofport <= 0 || i.bridge !== v.bridge) {
-      unchecked.push(`${portLabel(hp)}: flows not checked: ${!i ? 'no OVS interface' : `ofport ${i.ofport ?? 'unassigned'}${i.bridge !== v.bridge ? ` on ${i.bridge ?? 'no bridge'}` : ''}`} (see ovs-ports)`);
+    // A port that is not wired has no flows to expect (the agent drops its traffic): ovs-ports says why.
+    const notWired = !i ? 'no OVS interface'
+      : i.ofport === undefined || i.ofport <= 0 ? `ofport ${i.ofport ?? 'unassigned'}`
+      : i.bridge !== v.bridge ? `on ${i.bridge ?? 'no bridge'}`
+      : i.tag === DEAD_VLAN ? `dead VLAN (tag ${DEAD_VLAN})` : '';
+    if (!i || notWired) {
+      unchecked.push(`${portLabel(hp)}: flows not checked: ${notWired} (see ovs-ports)`);
+      debug.push(unchecked[unchecked.length - 1]);
       continue;
     }
-    const parts = missingParts(v.driver, idx, i.ofport, hp.port.mac, hp.port.ips, i.tag);
+    const parts = missingParts(v.driver, idx, i.ofport!, hp.port.mac, hp.port.ips, i.tag);
     const who = `${portLabel(hp)} ${i.name} ofport ${i.ofport} ${hp.port.mac ?? ''}${hp.port.ips.length ? ` ${hp.port.ips.join(' ')}` : ''}`;
     if (!parts.length) {
       debug.push(`${who}: all flows present`);

@@ -4,13 +4,10 @@
  * is anything plugged for an instance that is not here?
  */
 import type { Link } from '../../src/host/iplink.js';
-import type { OvsInterface, OvsSnapshot } from '../../src/host/ovs.js';
+import { DEAD_VLAN, type OvsInterface, type OvsSnapshot } from '../../src/host/ovs.js';
 import { deviceSuffix, portLabel, type HostedPort, type OvsHosting } from '../../src/inventory/ovs.js';
 import type { Departed } from '../../src/presence.js';
 import { Status, worst, type ProbeOutcome } from '../../src/result.js';
-
-/** The agent's "dead VLAN": a port it could not wire is parked there, and drops everything. */
-export const DEAD_VLAN = 4095;
 
 export type FindingKind = 'missing' | 'error' | 'orphan' | 'bridge' | 'namespace';
 

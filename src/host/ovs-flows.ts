@@ -48,9 +48,9 @@ const DEFAULT_PRIORITY = 32768;
 class Unparseable extends Error {}
 
 /** A number as ovs-ofctl prints it: decimal, or 0x hex (registers in OF1.3). */
+const INTEGER = /^(0x[0-9a-fA-F]+|\d+)$/;
 function integer(v: string | undefined): number | undefined {
-  if (v === undefined || !/^(0x[0-9a-fA-F]+|\d+)$/.test(v)) return undefined;
-  return Number(v);
+  return v !== undefined && INTEGER.test(v) ? Number(v) : undefined;
 }
 
 /** Split at commas outside parentheses. */
@@ -82,66 +82,66 @@ export function parseFlowLine(line: string): Flow {
   const at = line.indexOf(' actions=');
   const rawActions = at >= 0 ? line.slice(at + 9).trim() : '';
   if (at < 0 || !rawActions) throw new Unparseable(line);
-  const head = line.slice(0, at).trim().replace(/,$/, '');
-  const meta = new Map<string, string>();
-  const kept: string[] = [];
+  let head = line.slice(0, at).trim();
+  if (head.endsWith(',')) head = head.slice(0, -1);
+  let cookie = '0x0';
+  let tableText = '0';
+  let volatile = false;
   let matchText = '';
   // Fields are ", "-separated, except after a bare flag ("reset_counts importance=7"); none holds a space.
   for (const part of head.split(/,? /)) {
     const eq = part.indexOf('=');
     const key = eq < 0 ? part : part.slice(0, eq);
     if (META.has(key)) {
-      meta.set(key, eq < 0 ? '' : part.slice(eq + 1));
-      if (!VOLATILE.has(key)) kept.push(part);
+      if (key === 'cookie') cookie = part.slice(eq + 1).toLowerCase();
+      else if (key === 'table') tableText = part.slice(eq + 1);
+      else if (VOLATILE.has(key)) volatile = true;
       continue;
     }
     if (matchText) throw new Unparseable(line); // the match is one piece, and the last
     matchText = part;
   }
   const match = new Map<string, string>();
-  for (const m of matchText ? matchText.split(',') : []) {
-    const eq = m.indexOf('=');
-    match.set(eq < 0 ? m : m.slice(0, eq), eq < 0 ? '' : m.slice(eq + 1));
+  if (matchText) {
+    for (const m of matchText.split(',')) {
+      const eq = m.indexOf('=');
+      match.set(eq < 0 ? m : m.slice(0, eq), eq < 0 ? '' : m.slice(eq + 1));
+    }
   }
-  const table = integer(meta.get('table') ?? '0');
+  const table = integer(tableText);
   const priority = match.has('priority') ? integer(match.get('priority')) : DEFAULT_PRIORITY;
   if (table === undefined || priority === undefined) throw new Unparseable(line);
   match.delete('priority');
 
-  const actions = splitTopLevel(rawActions);
+  const actions = rawActions.includes('(') ? splitTopLevel(rawActions) : rawActions.split(',');
   const outputs: number[] = [];
   for (const a of actions) {
     const n = a.startsWith('output:') ? integer(a.slice(7)) : undefined;
     if (n !== undefined) outputs.push(n);
   }
-  const macs: string[] = [];
-  for (const f of MAC_FIELDS) {
-    const v = match.get(f);
-    const mac = v === undefined ? undefined : exactAddress(v);
-    if (mac) macs.push(mac);
-  }
-  const ips: string[] = [];
-  for (const f of IP_FIELDS) {
-    const v = match.get(f);
-    const ip = v === undefined ? undefined : exactAddress(v);
-    if (ip) ips.push(ip);
-  }
-  const flow: Flow = {
-    cookie: (meta.get('cookie') ?? '0x0').toLowerCase(),
-    table,
-    priority,
-    match,
-    actions,
-    macs,
-    ips,
-    outputs,
-    text: `${kept.join(', ')}${kept.length ? ', ' : ''}${matchText ? `${matchText} ` : ''}actions=${rawActions}`.trim(),
-  };
+  const flow: Flow = { cookie, table, priority, match, actions, macs: addresses(match, MAC_FIELDS), ips: addresses(match, IP_FIELDS), outputs, text: volatile ? withoutCounters(line, at) : line.trim() };
   const inPort = integer(match.get('in_port'));
   const reg5 = integer(match.get('reg5'));
   if (inPort !== undefined) flow.inPort = inPort;
   if (reg5 !== undefined) flow.reg5 = reg5;
   return flow;
+}
+
+function addresses(match: Map<string, string>, fields: string[]): string[] {
+  const out: string[] = [];
+  for (const f of fields) {
+    const v = match.get(f);
+    const a = v === undefined ? undefined : exactAddress(v);
+    if (a) out.push(a);
+  }
+  return out;
+}
+
+/** The flow as printed minus its counters and ages (only dumps without --no-stats have them). */
+function withoutCounters(line: string, actionsAt: number): string {
+  const parts = line.slice(0, actionsAt).trim().split(', ');
+  const kept = parts.filter((p) => !VOLATILE.has(p.slice(0, p.indexOf('='))));
+  return `${kept.join(', ')}${line.slice(actionsAt)}`.trim();
 }
 
 /** Every flow of a dump; header lines skipped. Anything else unparseable is a ProbeError naming the command. */

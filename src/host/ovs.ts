@@ -37,6 +37,9 @@ export interface OvsInterface {
   tag?: number;
 }
 
+/** The Neutron agent's "dead VLAN": a port it could not wire is parked there, and drops everything. */
+export const DEAD_VLAN = 4095;
+
 export interface OvsPort {
   name: string;
   bridge?: string;

@@ -55,7 +55,7 @@ test('parse: --no-stats, reset_counts, learn(), conjunction(), nested ct(exec())
   assert.equal(conj.length, 2);
   const first = conj.find((f) => f.ips.length)!;
   assert.deepEqual(first.ips, ['198.18.1.2']);
-  assert.match(first.text, /idle_timeout=300, reset_counts, priority=5,ip,nw_src=198\.18\.1\.2 actions=conjunction\(10,1\/2\)$/);
+  assert.match(first.text, /idle_timeout=300, reset_counts priority=5,ip,nw_src=198\.18\.1\.2 actions=conjunction\(10,1\/2\)$/);
   const learn = flows.find((f) => f.table === 21)!;
   assert.equal(learn.actions.length, 2, 'the learn() template is one action');
   assert.deepEqual(learn.outputs, [2], 'output: inside learn() is not an output');

@@ -220,7 +220,7 @@ export function verdict(v: RulesInput): ProbeOutcome & { debug: string[] } {
   const driverWords = v.driver === 'noop' ? 'no firewall flows expected' : `${v.driver} flows`;
   const summary = parts.length
     ? `${parts.join(', ')}: ${findings[0].line.replace(/ \[arrived.*$/, '').replace(/^orphaned: /, '')}${findings.length > 1 ? ' ...' : ''}`
-    : `${plural(total - unchecked.length, 'port')} with their ${driverWords}, no orphans (${plural(v.flows.length, 'flow')} on ${v.bridge})`;
+    : `${plural(total - unchecked.length, 'port')} with ${total - unchecked.length === 1 ? 'its' : 'their'} ${driverWords}, no orphans (${plural(v.flows.length, 'flow')} on ${v.bridge})`;
   return {
     status: worst(...findings.map((f) => f.status)),
     summary,

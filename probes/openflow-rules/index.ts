@@ -8,10 +8,10 @@
  * when asked for), each parsed once.
  */
 import { dumpFlows } from '../../src/host/ovs.js';
-import { ovsHosting, ovsSnapshotOf } from '../../src/inventory/ovs.js';
-import { defineProbe, type ProbeContext } from '../../src/probe.js';
+import { withinDeadline } from '../../src/host/exec.js';
+import { ovsView } from '../../src/inventory/ovs.js';
+import { defineProbe } from '../../src/probe.js';
 import { list, num, oneOf, str } from '../../src/schema.js';
-import type { Infer, ObjectField } from '../../src/schema.js';
 import { detectDriver, verdict } from './verdict.js';
 
 const options = {
@@ -21,10 +21,6 @@ const options = {
   grace: num(120, 's after an instance arrives (or leaves) during which its findings warn at most', { min: 0 }),
 };
 
-type Options = Infer<ObjectField<typeof options>>;
-
-const limit = (ctx: ProbeContext<Options>, ms: number) => Math.max(100, Math.min(ms, ctx.remainingMs() - 200));
-
 export default defineProbe({
   name: 'openflow-rules',
   summary: 'every hosted port has its OpenFlow rules on the integration bridge; no flow is left for ports, MACs or IPs not here',
@@ -33,18 +29,14 @@ export default defineProbe({
     const o = ctx.options;
     const ovs = ctx.config.ovs;
     const log = ctx.log;
-    const inventory = await ctx.inventory();
     const bridge = ovs.integration_bridge;
-    const [snapshot, { flows, parseSeconds }] = await Promise.all([
-      ovsSnapshotOf(inventory, ovs.db, { timeoutMs: limit(ctx, 10_000), signal: ctx.signal }),
-      dumpFlows(ovs.rundir, bridge, { timeoutMs: limit(ctx, 10_000), signal: ctx.signal }),
-    ]);
+    const { snapshot, hosting, graceLeftS, leftRecently } = await ovsView(ctx, o.grace);
+    const dump = (name: string) => dumpFlows(ovs.rundir, name, { timeoutMs: withinDeadline(10_000, ctx.remainingMs()), signal: ctx.signal });
+    const { flows, parseSeconds } = await dump(bridge);
     // The tunnel bridge only where it exists (a VLAN- or flat-only node has none): one more dump.
     const tunnelPresent = o.tunnel_bridge !== '' && snapshot.bridges.some((b) => b.name === o.tunnel_bridge);
     if (o.tunnel_bridge && !tunnelPresent) log.debug(`${o.tunnel_bridge}: not in the OVSDB, not audited`);
-    const tunnel = tunnelPresent ? { bridge: o.tunnel_bridge, flows: (await dumpFlows(ovs.rundir, o.tunnel_bridge, { timeoutMs: limit(ctx, 10_000), signal: ctx.signal })).flows } : undefined;
-    const presence = await ctx.presence();
-    const hosting = ovsHosting(inventory, snapshot);
+    const tunnel = tunnelPresent ? { bridge: o.tunnel_bridge, flows: (await dump(o.tunnel_bridge)).flows } : undefined;
     const driver = o.firewall_driver === 'auto' ? detectDriver(flows) : o.firewall_driver;
     log.debug(`expected: flows of ${hosting.ports.length} hosted ports on ${bridge}, firewall driver ${driver}${o.firewall_driver === 'auto' ? ' (auto: from the populated tables)' : ''}`);
     log.debug(`seen: ${flows.length} flows on ${bridge} (parsed in ${Math.round(parseSeconds * 1000)} ms)${tunnel ? `, ${tunnel.flows.length} on ${tunnel.bridge}` : ''}`);
@@ -56,8 +48,8 @@ export default defineProbe({
       hosting,
       snapshot,
       cookies: o.cookies,
-      graceLeftS: (uuid) => presence.graceLeftS(uuid, o.grace),
-      leftRecently: (key) => presence.leftRecently(key, o.grace),
+      graceLeftS,
+      leftRecently,
       parseSeconds,
     });
     for (const line of v.debug) log.debug(line);

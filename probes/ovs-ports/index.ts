@@ -11,10 +11,10 @@
 import { readdir } from 'node:fs/promises';
 import { readLinks } from '../../src/host/iplink.js';
 import { vswitchdAnswers } from '../../src/host/ovs.js';
-import { ovsHosting, ovsSnapshotOf } from '../../src/inventory/ovs.js';
-import { defineProbe, type ProbeContext } from '../../src/probe.js';
+import { withinDeadline } from '../../src/host/exec.js';
+import { ovsView } from '../../src/inventory/ovs.js';
+import { defineProbe } from '../../src/probe.js';
 import { list, num, oneOf, str } from '../../src/schema.js';
-import type { Infer, ObjectField } from '../../src/schema.js';
 import { verdict } from './verdict.js';
 
 const options = {
@@ -25,10 +25,6 @@ const options = {
   orphans: oneOf(['warning', 'critical'] as const, 'warning', 'status of an Interface or device plugged for no instance hosted here'),
   grace: num(120, 's after an instance arrives (or leaves) during which its findings warn at most', { min: 0 }),
 };
-
-type Options = Infer<ObjectField<typeof options>>;
-
-const limit = (ctx: ProbeContext<Options>, ms: number) => Math.max(100, Math.min(ms, ctx.remainingMs() - 200));
 
 /** Namespaces `ip netns` knows are bind mounts under /run/netns: one directory read. */
 async function missingNamespaces(names: string[]): Promise<string[]> {
@@ -44,22 +40,18 @@ export default defineProbe({
   async run(ctx) {
     const o = ctx.options;
     const ovs = ctx.config.ovs;
-    const log = ctx.log;
-    const inventory = await ctx.inventory();
-    const snapshot = await ovsSnapshotOf(inventory, ovs.db, { timeoutMs: limit(ctx, 10_000), signal: ctx.signal });
+    const { snapshot, hosting, graceLeftS, leftRecently } = await ovsView(ctx, o.grace);
     const bridges = o.bridges.length ? o.bridges : [ovs.integration_bridge];
     const [links, absentNamespaces] = await Promise.all([
-      readLinks(o.namespace, { timeoutMs: limit(ctx, 5000), signal: ctx.signal }),
+      readLinks(o.namespace, { timeoutMs: withinDeadline(5000, ctx.remainingMs()), signal: ctx.signal }),
       missingNamespaces(o.namespaces),
       // The OVSDB says what vswitchd was told; only a live vswitchd makes its ofports and link states true.
       snapshot.bridges.some((b) => b.name === ovs.integration_bridge)
-        ? vswitchdAnswers(ovs.rundir, ovs.integration_bridge, { timeoutMs: limit(ctx, 3000), signal: ctx.signal })
+        ? vswitchdAnswers(ovs.rundir, ovs.integration_bridge, { timeoutMs: withinDeadline(3000, ctx.remainingMs()), signal: ctx.signal })
         : undefined,
     ]);
-    const presence = await ctx.presence();
-    const hosting = ovsHosting(inventory, snapshot);
-    log.debug(`expected: ${hosting.ports.length} ports of hosted instances on ${ovs.integration_bridge}; bridges ${bridges.join(', ')}; namespaces ${o.namespaces.join(', ') || 'none'}`);
-    log.debug(`seen: ${snapshot.interfaces.length} OVS interfaces, ${links.size} devices${o.namespace ? ` in ${o.namespace}` : ''}`);
+    ctx.log.debug(`expected: ${hosting.ports.length} ports of hosted instances on ${ovs.integration_bridge}; bridges ${bridges.join(', ')}; namespaces ${o.namespaces.join(', ') || 'none'}`);
+    ctx.log.debug(`seen: ${snapshot.interfaces.length} OVS interfaces, ${links.size} devices${o.namespace ? ` in ${o.namespace}` : ''}`);
     const v = verdict({
       hosting,
       snapshot,
@@ -69,10 +61,10 @@ export default defineProbe({
       failMode: o.fail_mode === 'any' ? '' : o.fail_mode,
       missingNamespaces: absentNamespaces,
       orphansCritical: o.orphans === 'critical',
-      graceLeftS: (uuid) => presence.graceLeftS(uuid, o.grace),
-      leftRecently: (key) => presence.leftRecently(key, o.grace),
+      graceLeftS,
+      leftRecently,
     });
-    for (const line of v.debug) log.debug(line);
+    for (const line of v.debug) ctx.log.debug(line);
     const { debug: _debug, ...outcome } = v;
     return outcome;
   },

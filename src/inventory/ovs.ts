@@ -7,8 +7,11 @@
  * instead of vm-uuid. One ovs-vsctl process for the whole node (see host/ovs.ts).
  */
 import { ProbeError } from '../errors.js';
+import { withinDeadline } from '../host/exec.js';
 import { readOvsSnapshot, type OvsInterface, type OvsSnapshot } from '../host/ovs.js';
 import { isInterface, isMac, isUuid } from '../host/validate.js';
+import type { Departed } from '../presence.js';
+import type { ProbeContext } from '../probe.js';
 import type { Instance, Inventory, InventorySource, Port, SourceInstance, SourcePort, SourceResult } from './types.js';
 
 const vmUuidOf = (i: OvsInterface): string | undefined => i.externalIds['vm-uuid'] ?? i.externalIds['vm-id'];
@@ -140,4 +143,26 @@ export async function ovsSnapshotOf(inv: Inventory, db: string, opts: { timeoutM
   const failed = inv.sources.find((s) => s.source === 'ovs' && s.state === 'failed');
   if (failed) throw new ProbeError(failed.detail);
   return readOvsSnapshot(db, opts);
+}
+
+/** What the OVS probes start from: the OVSDB, the hosted ports joined to it, and their grace. */
+export interface OvsView {
+  snapshot: OvsSnapshot;
+  hosting: OvsHosting;
+  /** Seconds of grace left for an instance that arrived recently. */
+  graceLeftS(uuid: string): number;
+  /** The instance that had this port id, MAC or IP and left within the grace window. */
+  leftRecently(key: string): Departed | undefined;
+}
+
+export async function ovsView(ctx: Pick<ProbeContext<unknown>, 'inventory' | 'presence' | 'config' | 'signal' | 'remainingMs'>, graceS: number): Promise<OvsView> {
+  const inventory = await ctx.inventory();
+  const snapshot = await ovsSnapshotOf(inventory, ctx.config.ovs.db, { timeoutMs: withinDeadline(10_000, ctx.remainingMs()), signal: ctx.signal });
+  const presence = await ctx.presence();
+  return {
+    snapshot,
+    hosting: ovsHosting(inventory, snapshot),
+    graceLeftS: (uuid) => presence.graceLeftS(uuid, graceS),
+    leftRecently: (key) => presence.leftRecently(key, graceS),
+  };
 }

@@ -193,6 +193,20 @@ for (const driver of FIREWALL_DRIVERS as readonly FirewallDriver[]) {
 }
 
 describe('ovs-ports and openflow-rules: processes spawned do not grow with instances', () => {
+  test('without the ovs inventory source, each probe reads the OVSDB itself (one ovs-vsctl)', (t) => {
+    if (!requireLab(t)) return;
+    const lab = labUp({ instances: 3 });
+    try {
+      const cfg = variantConfig(lab.configFile, 'no-ovs-source', { inventory: { sources: ['libvirt'] } });
+      const r = lmProbe(['ovs-ports', '--json', '--config', cfg]);
+      const doc = JSON.parse(r.stdout);
+      assert.equal(doc.results[0].status, 0, r.stdout);
+      assert.equal(doc.processes_spawned, 4, 'virsh list + virsh batch + ovs-vsctl + ip -j link');
+    } finally {
+      labDown(lab);
+    }
+  });
+
   const spawned: Record<number, number> = {};
   for (const n of [6, 50]) {
     test(`${n} instances`, (t) => {

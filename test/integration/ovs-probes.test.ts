@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { heal, injectFault, labDown, labUp, type LabEnv, type LabFault } from '../lab/lab.js';
 import { FIREWALL_DRIVERS, type FirewallDriver } from '../lab/flows.js';
 import { goneIdentity } from '../lab/identity.js';
-import { labUnavailableReason, shOut } from '../lab/netns.js';
-import { listInterfaces, LOCAL_VLAN_TAG, ovsDirOf, ovsEnv, vsctl } from '../lab/ovs.js';
+import { ipBatch, labUnavailableReason, shOut } from '../lab/netns.js';
+import { listInterfaces, LOCAL_VLAN_TAG, ovsDirOf, ovsEnv, plugArgs, vsctl } from '../lab/ovs.js';
 import { requireLab } from '../lab/require.js';
 import { assertNoStack, lmProbe, variantConfig, type CliRun } from '../support/cli.js';
 
@@ -191,6 +191,33 @@ for (const driver of FIREWALL_DRIVERS as readonly FirewallDriver[]) {
     });
   });
 }
+
+describe('ovs-ports on a hybrid-plugged port (qvo on br-int; qvb and the tap in the Linux bridge qbr)', () => {
+  let lab: LabEnv | undefined;
+  before(() => { if (canLab) lab = labUp({ instances: 2 }); });
+  after(() => lab && labDown(lab));
+
+  test('wired as plugged: OK; the tap out of qbr, or qvb down: CRITICAL naming the device', (t) => {
+    if (!requireLab(t)) return;
+    const i = lab!.instances.find((x) => x.index === 2)!;
+    const id = i.tap.slice(3);
+    const [qbr, qvb, qvo] = ['qbr', 'qvb', 'qvo'].map((k) => `${k}${id}`);
+    // Re-plug instance 2 the way os-vif's hybrid plug does (no IPv6 on the new devices: the lab sends none).
+    vsctl(lab!.ovsDb, ['del-port', 'br-int', i.tap]);
+    ipBatch([
+      `link add ${qbr} type bridge`, `link add ${qvb} type veth peer name ${qvo}`,
+      ...[qbr, qvb, qvo].map((d) => `link set ${d} addrgenmode none`),
+      `link set ${qvb} master ${qbr}`, `link set ${i.tap} master ${qbr}`,
+      ...[qbr, qvb, qvo].map((d) => `link set ${d} up`),
+    ], lab!.nodeNs);
+    vsctl(lab!.ovsDb, plugArgs({ tap: qvo, portId: i.portId, mac: i.mac, vmUuid: i.uuid }));
+    expect(probe(lab!, 'ovs-ports'), 0, 'OVS-PORTS OK - 2 ports of 2 instances wired on br-int');
+    ipBatch([`link set ${i.tap} nomaster`], lab!.nodeNs);
+    expect(probe(lab!, 'ovs-ports'), 2, 'OVS-PORTS CRITICAL - 1 of 2 ports not wired: ', `${i.name} (${i.uuid}) port ${i.portId} (${i.mac} ${i.ip}) ${qvo} ofport `, `: ${i.tap} not in bridge ${qbr}`);
+    ipBatch([`link set ${i.tap} master ${qbr}`, `link set ${qvb} down`], lab!.nodeNs);
+    expect(probe(lab!, 'ovs-ports'), 2, 'OVS-PORTS CRITICAL - 1 of 2 ports not wired: ', `device ${qvb} down (DOWN)`);
+  });
+});
 
 describe('ovs-ports and openflow-rules: processes spawned do not grow with instances', () => {
   test('without the ovs inventory source, each probe reads the OVSDB itself (one ovs-vsctl)', (t) => {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm run demo: build lm-probe, bring up a 2-node lab with 6 instances on node 1 (2: no-route,
-# 3: drop-icmp), live-migrate instance 1 to node 2 forgetting its route on node 1 (--leave route;
-# node 1's bird speaker, which follows its kernel routes, then keeps announcing the /32 too),
+# 3: drop-icmp, 4: no-flows), live-migrate instance 1 to node 2 forgetting its route and its
+# flows on node 1 (--leave route,flows; node 1's bird speaker, which follows its kernel routes,
+# then keeps announcing the /32 too),
 # run the probes against both nodes and print what they say, then tear the lab down.
 # For a fresh Debian 12, as root. Exits 0 when the probes report non-OK: that is the point.
 set -euo pipefail
@@ -32,10 +33,10 @@ trap down EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-lab_json=$(npm run -s lab -- up 6 --nodes 2 --bgp bird --faults 2:no-route,3:drop-icmp)
+lab_json=$(npm run -s lab -- up 6 --nodes 2 --bgp bird --faults 2:no-route,3:drop-icmp,4:no-flows)
 prefix=$(basename "$(dirname "$lab_json")")
 config1="$(dirname "$lab_json")/config.yaml"
-config2=$(npm run -s lab -- migrate 1 --leave route --prefix "$prefix")
+config2=$(npm run -s lab -- migrate 1 --leave route,flows --prefix "$prefix")
 npm run -s lab -- status "$prefix"
 
 # Nagios exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Non-OK is expected here.
@@ -50,7 +51,7 @@ probe() {
   child=""
   echo "(exit code $rc)"
 }
-probe run --config "$config1"    # node 1: the two faults, and the route (and BGP announcement) instance 1 left behind
+probe run --config "$config1"    # node 1: the three faults, and the route, flows and BGP announcement instance 1 left behind
 probe run --config "$config2"    # node 2: instance 1, migrated
 
 echo

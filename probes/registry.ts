@@ -4,9 +4,10 @@
  * probes; the CLI hands the registry to it.
  */
 import type { AnyProbe } from '../src/probe.js';
+import instancePlacement from './instance-placement/index.js';
 import instanceRouted from './instance-routed/index.js';
 
-export const registry: AnyProbe[] = [instanceRouted];
+export const registry: AnyProbe[] = [instanceRouted, instancePlacement];
 
 export function findProbe(name: string): AnyProbe | undefined {
   return registry.find((p) => p.name === name);

@@ -104,3 +104,14 @@ async function withApi<T>(
     http.close();
   }
 }
+
+/**
+ * The client a probe uses for what the inventory does not ask, when the inventory's OpenStack
+ * source answered this run; otherwise why not ("no OpenStack source", "openstack failed").
+ */
+export function probeOpenStack(config: { host: string; inventory: { sources: string[]; openstack: OpenStackConfig } }, sources: { source: string; state: string }[], debug?: (line: string) => void): OpenStackClient | string {
+  const st = sources.find((s) => s.source === 'openstack');
+  if (!config.inventory.sources.includes('openstack') || !st || st.state === 'skipped') return 'no OpenStack source';
+  if (st.state !== 'ok') return 'the OpenStack source failed';
+  return openStackClient(config.inventory.openstack, config.host, process.env, { debug });
+}

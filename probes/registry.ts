@@ -6,8 +6,9 @@
 import type { AnyProbe } from '../src/probe.js';
 import instancePlacement from './instance-placement/index.js';
 import instanceRouted from './instance-routed/index.js';
+import migrations from './migrations/index.js';
 
-export const registry: AnyProbe[] = [instanceRouted, instancePlacement];
+export const registry: AnyProbe[] = [instanceRouted, instancePlacement, migrations];
 
 export function findProbe(name: string): AnyProbe | undefined {
   return registry.find((p) => p.name === name);

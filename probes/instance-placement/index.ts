@@ -20,7 +20,7 @@ import { isRecord } from '../../src/state.js';
 import { leftoverOf, verdict, type Binding, type NovaElsewhere } from './verdict.js';
 
 const options = {
-  grace: num(600, 's a domain may stay shut off (migrated) or paused by a migration, and a domain Nova does not place here yet may run, before it is reported', { min: 0 }),
+  grace: num(900, 's a domain may stay shut off (migrated) or paused by a migration, and a domain Nova does not place here yet may run, before it is reported', { min: 0 }),
   lookup_max: num(10, 'at most this many domains Nova does not place here are looked up (GET /servers/{id}) to name its host', { min: 0, max: 100, integer: true }),
   bindings_max: num(10, 'the port bindings of at most this many recently arrived instances are checked (GET /v2.0/ports/{id}/bindings)', { min: 0, max: 100, integer: true }),
   bindings_window: num(86400, 's after an instance arrived during which its ports\' bindings are checked for a second, inactive one', { min: 0 }),

@@ -71,8 +71,11 @@ export function jobBatchCommands(uuids: string[], nonce: string, first = 0, comp
   return [...cmds, `echo ${endMarker(nonce)}`].join(';');
 }
 
-/** A driver without job statistics (libvirt's test driver) fails every domain alike: say so once. */
+/** A driver without job statistics (libvirt's test driver) fails every domain alike: said once. */
 const UNSUPPORTED = /not supported by the connection driver|not supported by the daemon/;
+
+/** The driver keeps no job statistics: it has no migrations to judge either. */
+export class JobStatsUnsupported extends ProbeError {}
 
 export function splitJobOutput(stdout: string, stderr: string, refs: DomainRef[], nonce: string, first = 0, completed = false): DomainJobs[] {
   const expected = refs.flatMap((_, k) => (completed ? [jobMarker(nonce, first + k), doneMarker(nonce, first + k)] : [jobMarker(nonce, first + k)]));
@@ -82,7 +85,7 @@ export function splitJobOutput(stdout: string, stderr: string, refs: DomainRef[]
     const done = completed ? sections.get(doneMarker(nonce, first + k))! : '';
     return { ...ref, ...(now ? { current: parseRawJobStats(now) } : {}), ...(done ? { completed: parseRawJobStats(done) } : {}) };
   });
-  if (jobs.length > 0 && jobs.every((j) => !j.current) && UNSUPPORTED.test(stderr)) throw new ProbeError(`virsh domjobinfo: ${errorLine(stderr)}`);
+  if (jobs.length > 0 && jobs.every((j) => !j.current) && UNSUPPORTED.test(stderr)) throw new JobStatsUnsupported(`virsh domjobinfo: ${errorLine(stderr)}`);
   return jobs;
 }
 

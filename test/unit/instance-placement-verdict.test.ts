@@ -20,7 +20,7 @@ const input = (instances: Instance[], o: Partial<PlacementInput> = {}): Placemen
   bindings: new Map(),
   leftoverSince: {},
   graceLeftS: () => 0,
-  grace: 600,
+  grace: 900,
   nowS: 10_000,
   ...o,
 });
@@ -66,7 +66,7 @@ test('shut off (migrated) and paused by a migration: WARNING only after grace, w
   assert.equal(leftoverOf(inst(3, ['libvirt'], { state: 'shutoff', stateReason: 'destroyed' })), undefined);
   const fresh = verdict(input([left], { leftoverSince: { [uuid(1)]: 9_900 } }));
   assert.equal(fresh.status, Status.OK);
-  assert.match(fresh.details[0], /shut off \(migrated\).*, for 2 min \[within grace: 8 min more\] \(virsh undefine it once the destination runs it\)$/);
+  assert.match(fresh.details[0], /shut off \(migrated\).*, for 2 min \[within grace: 13 min more\] \(virsh undefine it once the destination runs it\)$/);
   const old = verdict(input([left], { leftoverSince: { [uuid(1)]: 9_000 } }));
   assert.equal(old.status, Status.WARNING);
   assert.equal(old.summary, '1 left by a migration');

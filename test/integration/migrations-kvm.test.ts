@@ -1,0 +1,106 @@
+/**
+ * `migrations` and `instance-placement` against real KVM live migrations between the two lab
+ * nodes' libvirtd: a migration slowed on the migration link (throttleMigration) is seen in
+ * progress, then over max_duration with the force-complete advice, then, its stream stopped,
+ * not converging over the samples kept between runs; aborted, it is gone. `--leave domain`
+ * leaves the source domain "shut off (migrated)", which instance-placement reports.
+ */
+import { after, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { clusterDown, clusterUp, throttleMigration, type Cluster } from '../lab/cluster.js';
+import { kvmUnavailableReason, startLiveMigration, virsh, type KvmNode } from '../lab/kvm.js';
+import { migrate } from '../lab/migrate.js';
+import { sleep } from '../lab/procs.js';
+import { requireLab, requirePart } from '../lab/require.js';
+import { assertNoStack, lmProbe, variantConfig } from '../support/cli.js';
+
+let cluster: Cluster | undefined;
+after(() => {
+  if (cluster) clusterDown(cluster); // idempotent; also on failure
+});
+
+const requireKvm = (t: TestContext): boolean => requirePart(t, 'KVM lab', kvmUnavailableReason());
+
+type Doc = { processes_spawned: number; results: { status_text: string; summary: string; details: string[]; perfdata: { label: string; value: number }[] }[] };
+function probe(name: string, config: string): Doc['results'][number] & { spawned: number; text: string } {
+  const text = lmProbe([name, '--config', config]);
+  assertNoStack(text);
+  const r = lmProbe([name, '--json', '--config', config]);
+  const doc = JSON.parse(r.stdout) as Doc;
+  return { ...doc.results[0], spawned: doc.processes_spawned, text: text.stdout };
+}
+
+/** Wait until the source's job is an outgoing migration in progress. */
+function waitForJob(k: KvmNode, name: string): void {
+  for (let k2 = 0; k2 < 100; k2++) {
+    if (/^Operation: +Outgoing migration/m.test(virsh(k.uri, ['domjobinfo', name]))) return;
+    sleep(100);
+  }
+  throw new Error(`no migration job for ${name}`);
+}
+
+test('KVM: a slow migration in progress, over max_duration, not converging, aborted; a domain left shut off (migrated)', { timeout: 180_000 }, async (t) => {
+  if (!requireLab(t) || !requireKvm(t)) return;
+  const c = (cluster = clusterUp({ instances: 2, nodes: 2, libvirt: 'kvm' }));
+  const [n1, n2] = c.nodes;
+  const k1 = n1.kvm as KvmNode;
+  const [i1] = n1.instances;
+  // Samples 1 s apart see a throttled stream move in steps: judge convergence over 20 samples
+  // (never, here) until the stream is stopped, then over 2 (cron runs are minutes apart).
+  const cfg = variantConfig(n1.configFile, 'migrations', { probes: { migrations: { max_duration: 2, samples: 20 }, 'instance-placement': { grace: 0 } } });
+  const cfgTwoSamples = variantConfig(n1.configFile, 'migrations-2', { probes: { migrations: { max_duration: 2, samples: 2 } } });
+
+  const quiet = probe('migrations', cfg);
+  assert.equal(quiet.status_text, 'OK');
+  assert.equal(quiet.summary, '0 active migrations; Nova not checked (no OpenStack source)');
+  const baseline = quiet.spawned;
+  assert.equal(baseline, 4, 'the inventory (virsh list, virsh batch, ovs-vsctl) and ONE virsh domjobinfo batch');
+
+  throttleMigration(n1, 80);
+  const job = startLiveMigration(k1, n2.kvm!, i1.name);
+  try {
+    waitForJob(k1, i1.name);
+    const early = probe('migrations', cfg);
+    assert.match(early.summary, /^1 active migration \(longest \d+ s\)/);
+    assert.match(early.details[0], new RegExp(`^${i1.name} "lab-vm-1" \\(${i1.uuid}\\): outgoing live migration for \\d+ s \\(max 2 s\\), \\d+% of memory left \\([\\d.]+ MiB of 128\\.5 MiB\\), \\d+ KiB processed`));
+    assert.equal(early.spawned, baseline, 'the same processes with a migration in progress');
+
+    sleep(4500); // over twice max_duration
+    const late = probe('migrations', cfg);
+    assert.equal(late.status_text, 'CRITICAL', late.text);
+    assert.match(late.details[0], new RegExp(`still converging: wait, or nova live-migration-force-complete ${i1.uuid} <migration> to finish now$`));
+    t.diagnostic(late.text.trim());
+
+    // The stream stopped: memory remaining stays put over 2 samples.
+    throttleMigration(n1, 0);
+    sleep(1500);
+    probe('migrations', cfgTwoSamples);
+    sleep(1500);
+    const stalled = probe('migrations', cfgTwoSamples);
+    assert.match(stalled.summary, /^1 active migration \(longest \d+ s\): 1 not converging; Nova not checked \(no OpenStack source\)$/);
+    assert.match(stalled.details[0], /not converging \(memory remaining not decreasing over 2 samples \([\d.]+ MiB → [\d.]+ MiB in \d+ s\)\): nova live-migration-force-complete .* \(pauses the guest to finish\), or nova live-migration-abort .*live_migration_permit_auto_converge or live_migration_permit_post_copy/);
+    assert.equal(stalled.perfdata.find((p) => p.label === 'not_converging')?.value, 1);
+    t.diagnostic(stalled.text.trim());
+  } finally {
+    virsh(k1.uri, ['domjobabort', i1.name]);
+    await job.done;
+    throttleMigration(n1, null);
+  }
+  assert.equal(virsh(k1.uri, ['domstate', i1.name]).trim(), 'running', 'the aborted migration leaves it running here');
+  const after = probe('migrations', cfg);
+  assert.equal(after.status_text, 'OK');
+  assert.equal(after.summary, '0 active migrations; Nova not checked (no OpenStack source)');
+
+  // A real migration that leaves the source domain behind.
+  assert.equal(probe('instance-placement', cfg).status_text, 'OK');
+  migrate(n1, n2, 1, { leave: ['domain'] });
+  const done = virsh(k1.uri, ['domjobinfo', '--completed', i1.name]);
+  t.diagnostic(`the lab migration, domjobinfo --completed on the source:\n${done.trim()}`);
+  const left = probe('instance-placement', cfg);
+  assert.equal(left.status_text, 'WARNING', left.text);
+  assert.equal(left.summary, '1 left by a migration; placement not compared (no OpenStack source)');
+  assert.match(left.details[0], new RegExp(`^${i1.name} "lab-vm-1" \\(${i1.uuid}\\): shut off \\(migrated\\): the source copy of a finished migration, for \\d+ s \\(virsh undefine it once the destination runs it\\)$`));
+  assert.equal(left.spawned, 3, 'instance-placement spawns nothing beyond the inventory');
+  const dst = probe('instance-placement', n2.configFile);
+  assert.equal(dst.status_text, 'OK', dst.text);
+});

@@ -17,7 +17,7 @@ import { portBindings, portHosts, serverPlace } from '../../src/inventory/openst
 import type { Instance } from '../../src/inventory/types.js';
 import { num } from '../../src/schema.js';
 import { isRecord } from '../../src/state.js';
-import { leftoverOf, verdict, type Binding, type NovaElsewhere } from './verdict.js';
+import { leftoverOf, novaPlaces, verdict, type Binding, type NovaElsewhere } from './verdict.js';
 
 const options = {
   grace: num(900, 's a domain may stay shut off (migrated) or paused by a migration, and a domain Nova does not place here yet may run, before it is reported', { min: 0 }),
@@ -62,15 +62,16 @@ export default defineProbe({
     const elsewhere = new Map<string, NovaElsewhere>();
     const hosts = new Map<string, string>();
     const bindings = new Map<string, Binding[]>();
+    const host = ctx.config.inventory.openstack.host || ctx.config.host;
     if (compared) {
       const timeoutMs = Math.max(100, ctx.remainingMs() - 500);
-      await client.use({ signal: ctx.signal, timeoutMs }, (api) => lookups(api, instances, { ...o, graceLeftS: (u) => presence.graceLeftS(u, o.bindings_window) }, { elsewhere, hosts, bindings }, (l) => log.debug(l)));
+      await client.use({ signal: ctx.signal, timeoutMs }, (api) => lookups(api, instances, host, { ...o, graceLeftS: (u) => presence.graceLeftS(u, o.bindings_window) }, { elsewhere, hosts, bindings }, (l) => log.debug(l)));
     } else {
       log.debug(`placement not compared (${notCompared}): only libvirt's states are judged`);
     }
 
     return verdict({
-      host: ctx.config.inventory.openstack.host || ctx.config.host,
+      host,
       instances,
       libvirt,
       compared,
@@ -90,13 +91,14 @@ export default defineProbe({
 async function lookups(
   api: OpenStackApi,
   instances: Instance[],
+  host: string,
   o: { lookup_max: number; bindings_max: number; graceLeftS: (uuid: string) => number },
   out: { elsewhere: Map<string, NovaElsewhere>; hosts: Map<string, string>; bindings: Map<string, Binding[]> },
   debug: (line: string) => void,
 ): Promise<void> {
   const active = instances.filter((i) => i.sources.includes('libvirt') && ['running', 'paused', 'blocked'].includes(i.state));
-  const unplaced = active.filter((i) => !i.sources.includes('openstack'));
-  const hosted = active.filter((i) => i.sources.includes('openstack'));
+  const unplaced = active.filter((i) => !novaPlaces(i, host));
+  const hosted = active.filter((i) => novaPlaces(i, host));
   const unbound = hosted.flatMap((i) => i.ports.filter((p) => p.id && !p.sources.includes('openstack')).map((p) => p.id));
   // Newest arrivals first: a second binding is what a recent migration leaves.
   const recent = hosted.filter((i) => o.graceLeftS(i.uuid) > 0).sort((a, b) => o.graceLeftS(b.uuid) - o.graceLeftS(a.uuid)).slice(0, o.bindings_max);

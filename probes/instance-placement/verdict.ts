@@ -63,6 +63,9 @@ const LEFTOVER: Record<string, string> = {
   'running/post-copy failed': 'running (post-copy failed): the post-copy migration failed',
 };
 
+/** Nova places it on `host` (said by Nova this run, not by the cache). */
+export const novaPlaces = (i: Instance, host: string): boolean => i.origin.novaHost === 'openstack' && i.novaHost === host;
+
 /** The leftover condition of an instance, or undefined. An incoming migration is no leftover. */
 export function leftoverOf(i: Instance): string | undefined {
   if (!i.sources.includes('libvirt')) return undefined;
@@ -78,7 +81,7 @@ function placementFindings(v: PlacementInput): Finding[] {
   const out: Finding[] = [];
   for (const i of v.instances) {
     const domain = i.sources.includes('libvirt');
-    const nova = i.sources.includes('openstack');
+    const nova = novaPlaces(i, v.host);
     if (domain && !nova && active(i) && !(i.state === 'paused' && i.stateReason === 'migrating')) {
       const n = v.elsewhere.get(i.uuid);
       const where = !n ? `Nova does not place it on ${v.host}` : n.host ? `Nova places it on ${n.host} (${n.status ?? '?'}${n.taskState ? `, task ${n.taskState}` : ''})` : 'Nova has no such server';
@@ -86,7 +89,7 @@ function placementFindings(v: PlacementInput): Finding[] {
       const advice = moving ? 'a live migration to here is finishing' : 'find which copy Nova runs before stopping one: two copies corrupt its disk';
       out.push({ kind: 'elsewhere', status: moving ? Status.WARNING : Status.CRITICAL, line: `${who(i)}: ${i.state} here, but ${where} (${advice})` });
     }
-    if (nova && !domain && i.novaHost === v.host) {
+    if (nova && !domain) {
       const arriving = (i.taskState && ARRIVING_TASKS.has(i.taskState)) || i.vmState === 'building';
       const line = `${who(i)}: Nova places it on ${v.host} (${i.novaStatus ?? '?'}${i.taskState ? `, task ${i.taskState}` : ''}), but libvirt has no such domain`;
       out.push(arriving ? { kind: 'arriving', status: Status.OK, line: `${line}: arriving` } : { kind: 'missing', status: Status.CRITICAL, line: `${line} (nova reset-state or a rebuild; check the other node for the domain)` });
@@ -110,7 +113,7 @@ function leftoverFindings(v: PlacementInput): Finding[] {
 function portFindings(v: PlacementInput): Finding[] {
   const out: Finding[] = [];
   for (const i of v.instances) {
-    if (!i.sources.includes('libvirt') || !i.sources.includes('openstack') || !active(i)) continue;
+    if (!i.sources.includes('libvirt') || !novaPlaces(i, v.host) || !active(i)) continue;
     for (const p of i.ports) {
       if (!p.id) continue;
       if (!p.sources.includes('openstack')) {

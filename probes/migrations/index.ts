@@ -87,9 +87,11 @@ export default defineProbe({
         }
         log.debug(`domjobinfo of ${running.length} running domains: ${now.size} outgoing migrations`);
       } catch (err) {
-        notChecked.push(`libvirt jobs not checked (${oneLine(err)})`);
         // A driver without job statistics has no migrations; anything else is a failed check.
-        if (!(err instanceof JobStatsUnsupported)) failedSide = Status.UNKNOWN;
+        const unsupported = err instanceof JobStatsUnsupported;
+        if (unsupported) log.debug(oneLine(err));
+        else failedSide = Status.UNKNOWN;
+        notChecked.push(`libvirt jobs not checked (${unsupported ? 'this libvirt driver keeps no job statistics' : oneLine(err)})`);
       }
     }
     const previous = (await ctx.state.read('samples', guardSamples)) ?? {};

@@ -8,7 +8,7 @@ const HOST = 'cmp1';
 const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const port = (id: string, sources: SourceName[]) => ({ id, ips: [], sources, origin: {} });
 function inst(n: number, sources: SourceName[], o: Partial<Instance> = {}): Instance {
-  return { uuid: uuid(n), name: `instance-${String(n).padStart(8, '0')}`, state: 'running', ports: [], sources, origin: {}, ...(sources.includes('openstack') ? { novaHost: HOST } : {}), ...o };
+  return { uuid: uuid(n), name: `instance-${String(n).padStart(8, '0')}`, state: 'running', ports: [], sources, origin: {}, ...(sources.includes('openstack') ? { novaHost: HOST, origin: { novaHost: 'openstack' } } : {}), ...o };
 }
 const input = (instances: Instance[], o: Partial<PlacementInput> = {}): PlacementInput => ({
   host: HOST,

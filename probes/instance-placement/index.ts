@@ -64,6 +64,12 @@ export default defineProbe({
     const bindings = new Map<string, Binding[]>();
     const host = ctx.config.inventory.openstack.host || ctx.config.host;
     if (compared) {
+      const names = (l: Instance[]) => l.map((i) => i.name ?? i.uuid).join(' ') || 'none';
+      const domains = instances.filter((i) => i.sources.includes('libvirt'));
+      const placed = instances.filter((i) => novaPlaces(i, host));
+      log.debug(`libvirt has ${domains.length} domains here, Nova places ${placed.length} servers on ${host}`);
+      log.debug(`running here, not placed here by Nova: ${names(domains.filter((i) => i.state === 'running' && !novaPlaces(i, host)))}`);
+      log.debug(`placed here by Nova, no domain: ${names(placed.filter((i) => !i.sources.includes('libvirt')))}`);
       const timeoutMs = Math.max(100, ctx.remainingMs() - 500);
       await client.use({ signal: ctx.signal, timeoutMs }, (api) => lookups(api, instances, host, { ...o, graceLeftS: (u) => presence.graceLeftS(u, o.bindings_window) }, { elsewhere, hosts, bindings }, (l) => log.debug(l)));
     } else {

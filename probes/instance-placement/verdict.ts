@@ -141,8 +141,8 @@ export function verdict(v: PlacementInput): ProbeOutcome {
     [count(findings, 'missing'), 'placed here by Nova without a domain'],
     [count(findings, 'leftover', Status.WARNING), 'left by a migration'],
     [count(findings, 'leftover') - count(findings, 'leftover', Status.WARNING), 'left by a migration, within grace'],
-    [count(findings, 'port'), 'port binding problems'],
-  ].filter(([n]) => Number(n) > 0).map(([n, what]) => `${n} ${what}`);
+    [count(findings, 'port'), 'port binding problem'],
+  ].filter(([n]) => Number(n) > 0).map(([n, what]) => (what === 'port binding problem' ? plural(Number(n), String(what)) : `${n} ${what}`));
   const domains = v.instances.filter((i) => i.sources.includes('libvirt')).length;
   let summary = parts.length ? parts.join(', ') : `${plural(domains, 'domain')}${v.compared ? ' where Nova places them' : ''}, none left by a migration`;
   if (!v.compared) summary += `; placement not compared (${v.notCompared ?? 'no OpenStack source'})`;

@@ -85,7 +85,7 @@ export function splitJobOutput(stdout: string, stderr: string, refs: DomainRef[]
     const done = completed ? sections.get(doneMarker(nonce, first + k))! : '';
     return { ...ref, ...(now ? { current: parseRawJobStats(now) } : {}), ...(done ? { completed: parseRawJobStats(done) } : {}) };
   });
-  if (jobs.length > 0 && jobs.every((j) => !j.current) && UNSUPPORTED.test(stderr)) throw new JobStatsUnsupported(`virsh domjobinfo: ${errorLine(stderr)}`);
+  if (jobs.length > 0 && jobs.every((j) => !j.current) && UNSUPPORTED.test(stderr)) throw new JobStatsUnsupported(`virsh domjobinfo: ${errorLine([...new Set(stderr.split('\n'))].join('\n'))}`); // said once, not per domain
   return jobs;
 }
 

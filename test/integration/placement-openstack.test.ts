@@ -75,7 +75,7 @@ describe('instance-placement and migrations with Nova and Neutron', () => {
     const r = await probe('instance-placement', cfg);
     const [i2, i3] = [lab!.instances[1], lab!.instances[2]];
     assert.equal(r.status_text, 'CRITICAL', r.details.join('\n'));
-    assert.equal(r.summary, '1 running here but not placed here by Nova, 2 placed here by Nova without a domain, 1 port binding problems');
+    assert.equal(r.summary, '1 running here but not placed here by Nova, 2 placed here by Nova without a domain, 1 port binding problem');
     assert.deepEqual([perf(r, 'domains'), perf(r, 'elsewhere'), perf(r, 'missing'), perf(r, 'ports')], [6, 1, 2, 1]);
     assert.ok(r.details.includes(`${i2.name} "lab-vm-2" (${i2.uuid}): running here, but Nova places it on ${lab!.prefix}-node2 (ACTIVE) (find which copy Nova runs before stopping one: two copies corrupt its disk)`), r.details.join('\n'));
     assert.ok(r.details.some((d) => d.startsWith(`port ${i3.portId} of ${i3.name} "lab-vm-3" (${i3.uuid}): bound to ${lab!.prefix}-node2 in Neutron, not ${host}`)), r.details.join('\n'));

@@ -68,8 +68,10 @@ export const duration = (s: number) => (s >= 7200 ? `${(s / 3600).toFixed(1)} h`
 const who = (i: { uuid: string; name?: string; displayName?: string }) => [i.name, i.displayName && `"${i.displayName}"`, `(${i.uuid})`].filter(Boolean).join(' ');
 
 /** Not converging: iterations above the limit, or memory remaining not lower than `samples` runs ago. */
-export function converging(samples: JobSample[], o: JobOptions): { converging: boolean; why?: string } {
+export function converging(all: JobSample[], o: JobOptions): { converging: boolean; why?: string } {
+  const samples = all.filter((s) => s.total > 0); // taken while setting up: nothing to compare yet
   const last = samples[samples.length - 1];
+  if (!last) return { converging: true };
   if (last.iteration > o.maxIterations) return { converging: false, why: `${last.iteration} memory iterations (max ${o.maxIterations})` };
   if (samples.length >= o.samples && o.samples >= 2) {
     const first = samples[samples.length - o.samples];
@@ -83,7 +85,7 @@ export function judgeJob(j: JobView, o: JobOptions): Finding {
   const elapsedS = last.elapsedMs / 1000;
   const c = converging(j.samples, o);
   const left = last.total > 0 ? Math.round((100 * last.remaining) / last.total) : 0;
-  const progress = [
+  const progress = last.total === 0 ? 'setting up (no memory sent yet)' : [
     `${left}% of memory left (${size(last.remaining)} of ${size(last.total)})`,
     `${size(last.processed)} processed`,
     ...(last.bps ? [`${size(last.bps)}/s`] : []),

@@ -1,7 +1,7 @@
 /**
  * libvirt's job statistics of many domains in ONE virsh process (per ~1000 domains: one argv
  * string is capped at 128 KiB), the way host/virsh.ts reads states and XML:
- *   virsh -c URI 'echo M;domjobinfo --rawstats U;[echo M;domjobinfo --rawstats --completed U;]...;echo END'
+ *   virsh -c URI 'echo M;domjobinfo --rawstats U;[echo M;domjobinfo --rawstats --completed --keep-completed --anystats U;]...;echo END'
  * `--rawstats` prints libvirt's typed parameters as they are ("memory_remaining: 89944064"),
  * exact and untranslated, instead of the rounded "89.944 MiB" of the table.
  *
@@ -66,7 +66,9 @@ export function jobBatchCommands(uuids: string[], nonce: string, first = 0, comp
   const cmds = uuids.flatMap((u, k) => {
     const i = first + k;
     const now = [`echo ${jobMarker(nonce, i)}`, `domjobinfo --rawstats ${assertUuid(u)}`];
-    return completed ? [...now, `echo ${doneMarker(nonce, i)}`, `domjobinfo --rawstats --completed ${u}`] : now;
+    // --keep-completed: reading must not destroy what operators (and the next run) read too;
+    // --anystats: a failed migration's statistics as well.
+    return completed ? [...now, `echo ${doneMarker(nonce, i)}`, `domjobinfo --rawstats --completed --keep-completed --anystats ${u}`] : now;
   });
   return [...cmds, `echo ${endMarker(nonce)}`].join(';');
 }

@@ -7,9 +7,13 @@
  */
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { clusterDown, clusterUp, throttleMigration, type Cluster } from '../lab/cluster.js';
 import { kvmUnavailableReason, startLiveMigration, virsh, type KvmNode } from '../lab/kvm.js';
 import { migrate } from '../lab/migrate.js';
+import { findTool } from '../lab/netns.js';
 import { sleep } from '../lab/procs.js';
 import { requireLab, requirePart } from '../lab/require.js';
 import { assertNoStack, lmProbe, variantConfig } from '../support/cli.js';
@@ -62,7 +66,7 @@ test('KVM: a slow migration in progress, over max_duration, not converging, abor
     waitForJob(k1, i1.name);
     const early = probe('migrations', cfg);
     assert.match(early.summary, /^1 active migration \(longest \d+ s\)/);
-    assert.match(early.details[0], new RegExp(`^${i1.name} "lab-vm-1" \\(${i1.uuid}\\): outgoing live migration for \\d+ s \\(max 2 s\\), \\d+% of memory left \\([\\d.]+ MiB of 128\\.5 MiB\\), \\d+ KiB processed`));
+    assert.match(early.details[0], new RegExp(`^${i1.name} "lab-vm-1" \\(${i1.uuid}\\): outgoing live migration for \\d+ s \\(max 2 s\\), (setting up|\\d+% of memory left \\([\\d.]+ [KM]iB of 128\\.5 MiB\\), [\\d.]+ [KM]iB processed)`));
     assert.equal(early.spawned, baseline, 'the same processes with a migration in progress');
 
     sleep(4500); // over twice max_duration
@@ -94,7 +98,7 @@ test('KVM: a slow migration in progress, over max_duration, not converging, abor
   // A real migration that leaves the source domain behind.
   assert.equal(probe('instance-placement', cfg).status_text, 'OK');
   migrate(n1, n2, 1, { leave: ['domain'] });
-  const done = virsh(k1.uri, ['domjobinfo', '--completed', i1.name]);
+  const done = virsh(k1.uri, ['domjobinfo', '--completed', '--keep-completed', i1.name]);
   t.diagnostic(`the lab migration, domjobinfo --completed on the source:\n${done.trim()}`);
   const left = probe('instance-placement', cfg);
   assert.equal(left.status_text, 'WARNING', left.text);
@@ -103,4 +107,26 @@ test('KVM: a slow migration in progress, over max_duration, not converging, abor
   assert.equal(left.spawned, 3, 'instance-placement spawns nothing beyond the inventory');
   const dst = probe('instance-placement', n2.configFile);
   assert.equal(dst.status_text, 'OK', dst.text);
+
+  // `lm-probe metrics` on both nodes: the migration counted once on each side, with its real numbers.
+  for (const [node, direction] of [[n1, 'out'], [n2, 'in']] as const) {
+    const textfile = join(node.dir, 'metrics', 'lm-probe.prom');
+    const jsonl = join(node.dir, 'metrics', 'migrations.jsonl');
+    const mcfg = variantConfig(node.configFile, 'with-metrics', { metrics: { textfile, log: jsonl } });
+    for (let run = 0; run < 2; run++) assertNoStack(lmProbe(['metrics', '--config', mcfg]));
+    const text = readFileSync(textfile, 'utf8');
+    assert.match(text, new RegExp(`^lm_probe_migrations_total\\{direction="${direction}",result="completed"\\} 1$`, 'm'), text);
+    assert.match(text, /^lm_probe_status\{probe="migrations"\} 0$/m);
+    assert.match(text, /^lm_probe_perfdata\{probe="instance-placement",label="domains"\} \d+$/m);
+    const lines = readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 1, 'counted once over two runs');
+    assert.deepEqual([lines[0].uuid, lines[0].direction, lines[0].result], [i1.uuid, direction, 'completed']);
+    const sum = (name: string) => Number(new RegExp(`^${name}_sum\\{direction="${direction}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    t.diagnostic(`metrics on ${node.prefix} (${direction}): duration ${sum('lm_probe_migration_duration_seconds')} s, downtime ${sum('lm_probe_migration_downtime_seconds')} s, ${sum('lm_probe_migration_data_bytes')} bytes, ${sum('lm_probe_migration_iterations')} iterations`);
+    assert.equal(sum('lm_probe_migration_duration_seconds'), lines[0].elapsed_s);
+    if (findTool('promtool')) {
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.equal(check.status, 0, `promtool check metrics: ${check.stdout}${check.stderr}`);
+    } else if (process.env.LMP_REQUIRE_LAB === '1') assert.fail('promtool required (apt-get install prometheus)');
+  }
 });

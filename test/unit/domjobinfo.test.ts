@@ -11,7 +11,7 @@ const U2 = { uuid: 'b3e0b925-1d86-5d08-8ff6-fd3eb2b6f3a9', name: 'instance-00000
 
 test('the batch: one echo marker and one domjobinfo per domain (two with --completed), then the end marker', () => {
   assert.equal(jobBatchCommands([U1.uuid], 'lmpfx'), `echo lmpfx.0.job;domjobinfo --rawstats ${U1.uuid};echo lmpfx.end`);
-  assert.equal(jobBatchCommands([U2.uuid], 'lmpfx', 1, true), `echo lmpfx.1.job;domjobinfo --rawstats ${U2.uuid};echo lmpfx.1.done;domjobinfo --rawstats --completed ${U2.uuid};echo lmpfx.end`);
+  assert.equal(jobBatchCommands([U2.uuid], 'lmpfx', 1, true), `echo lmpfx.1.job;domjobinfo --rawstats ${U2.uuid};echo lmpfx.1.done;domjobinfo --rawstats --completed --keep-completed --anystats ${U2.uuid};echo lmpfx.end`);
   assert.throws(() => jobBatchCommands(['x;shutdown y'], 'lmpfx'), /UUID/);
 });
 

@@ -93,3 +93,13 @@ test('the verdict: summary, worst first, perfdata; what was not checked is said'
   assert.deepEqual(v.perfdata.map((p) => `${p.label}=${p.value}`), ['active=2', 'longest=2000', 'not_converging=0', 'stuck=0', 'failed=0']);
   assert.equal(verdict({ jobs: [], nova: [], notChecked: [], longestS: 0 }).summary, '0 active migrations');
 });
+
+test('a job still setting up (libvirt has no totals yet) says so instead of 0% of 0 KiB', () => {
+  const f = judgeJob({ uuid: U, samples: [sample(1, 0, { total: 0, processed: 0, iteration: 0 })] }, OPTS);
+  assert.match(f.line, /: outgoing live migration for 1 s \(max 15 min\), setting up \(no memory sent yet\)$/);
+  assert.equal(f.status, Status.OK);
+});
+
+test('a sample taken while setting up does not count against convergence', () => {
+  assert.equal(converging([sample(1, 0, { total: 0 }), sample(60, 900)], { ...OPTS, samples: 2 }).converging, true);
+});

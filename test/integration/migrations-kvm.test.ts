@@ -7,14 +7,14 @@
  */
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterDown, clusterUp, throttleMigration, type Cluster } from '../lab/cluster.js';
 import { kvmUnavailableReason, startLiveMigration, virsh, type KvmNode } from '../lab/kvm.js';
 import { migrate } from '../lab/migrate.js';
 import { findTool } from '../lab/netns.js';
-import { sleep } from '../lab/procs.js';
+import { sleep, stopPid } from '../lab/procs.js';
 import { requireLab, requirePart } from '../lab/require.js';
 import { assertNoStack, lmProbe, variantConfig } from '../support/cli.js';
 
@@ -128,5 +128,25 @@ test('KVM: a slow migration in progress, over max_duration, not converging, abor
       const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
       assert.equal(check.status, 0, `promtool check metrics: ${check.stdout}${check.stderr}`);
     } else if (process.env.LMP_REQUIRE_LAB === '1') assert.fail('promtool required (apt-get install prometheus)');
+  }
+
+  // node_exporter's textfile collector serves node 1's file; node 2 scrapes it over the migration link.
+  if (!findTool('prometheus-node-exporter')) {
+    if (process.env.LMP_REQUIRE_LAB === '1') assert.fail('prometheus-node-exporter required');
+    return;
+  }
+  const listen = `${n1.kvm!.migrationAddr}:9100`;
+  const exporter = spawn('ip', ['netns', 'exec', n1.nodeNs, 'prometheus-node-exporter', `--web.listen-address=${listen}`, '--collector.disable-defaults', '--collector.textfile', `--collector.textfile.directory=${join(n1.dir, 'metrics')}`], { stdio: 'ignore' });
+  try {
+    let scraped = '';
+    for (let k = 0; k < 50 && !scraped.includes('lm_probe_'); k++) {
+      sleep(100);
+      scraped = spawnSync('ip', ['netns', 'exec', n2.nodeNs, 'curl', '-sf', '--max-time', '2', `http://${listen}/metrics`], { encoding: 'utf8' }).stdout ?? '';
+    }
+    assert.match(scraped, /^lm_probe_migrations_total\{direction="out",result="completed"\} 1$/m, scraped.slice(0, 2000));
+    assert.match(scraped, /^lm_probe_migration_downtime_seconds_count\{direction="out"\} 1$/m);
+    assert.match(scraped, /^node_textfile_scrape_error 0$/m, 'the textfile collector read the file without error');
+  } finally {
+    stopPid(exporter.pid!, (comm) => comm.startsWith('prometheus-node') || comm === 'ip');
   }
 });

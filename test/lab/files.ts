@@ -80,6 +80,8 @@ export function writeConfig(env: LabEnv): void {
       'instance-routed': { ping_namespace: env.linkNs, link_namespace: env.linkNs, arp_interface: env.linkIface, timeout: 500, retries: 1 },
     },
     oco: { dir: env.ocoDir },
+    // `lm-probe metrics` writes here, never to the host's node_exporter directory.
+    metrics: { textfile: join(env.dir, 'metrics', 'lm-probe.prom'), log: join(env.dir, 'metrics', 'migrations.jsonl') },
   };
   writeAtomic(env.configFile, YAML.stringify(config));
 }

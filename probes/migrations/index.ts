@@ -121,7 +121,7 @@ export default defineProbe({
       log.debug(`${inst?.name ?? uuid}: samples ${samples[uuid].map((s) => `${s.elapsedMs}ms:${s.remaining}B/it${s.iteration}`).join(' ')}`);
       return judgeJob({ uuid, name: inst?.name, displayName: inst?.displayName, samples: samples[uuid], nova: inProgress.get(uuid) }, jobOpts);
     });
-    const novaFindings = judgeNova({ host: ctx.config.host, instances, jobs: new Set(now.keys()), migrations, stuckAfterS: o.stuck_after, nowS });
+    const novaFindings = judgeNova({ instances, jobs: new Set(now.keys()), migrations, stuckAfterS: o.stuck_after, nowS });
     const longestS = Math.max(0, ...[...now.values()].map((s) => s.elapsedMs / 1000));
     const outcome = verdict({ jobs: jobFindings, nova: novaFindings, notChecked, longestS });
     return { ...outcome, status: worst(outcome.status, failedSide) };

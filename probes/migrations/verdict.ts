@@ -92,7 +92,10 @@ export function judgeJob(j: JobView, o: JobOptions): Finding {
     ...(last.dirtyRate !== undefined ? [`dirty rate ${last.dirtyRate} pages/s`] : []),
     `iteration ${last.iteration}`,
   ].join(', ');
-  const nova = j.nova ? `; Nova: migration ${j.nova.id} ${j.nova.status} to ${j.nova.dest ?? '?'}${j.nova.memoryRemaining !== undefined ? `, ${size(j.nova.memoryRemaining)} of memory remaining` : ''}` : '';
+  const n = j.nova;
+  const nova = n
+    ? `; Nova: migration ${n.id} ${n.status} to ${n.dest ?? '?'}${n.memoryRemaining !== undefined ? `, ${size(n.memoryRemaining)} of memory remaining` : ''}${n.diskRemaining ? `, ${size(n.diskRemaining)} of disk remaining` : ''}`
+    : '';
   const server = j.uuid;
   const migration = j.nova ? String(j.nova.id) : '<migration>';
   const overtime = elapsedS > o.maxDurationS;
@@ -119,7 +122,6 @@ export function movingInNova(i: Instance): boolean {
 }
 
 export interface NovaView {
-  host: string;
   /** Servers on this node per Nova, with libvirt's side merged in. */
   instances: Instance[];
   /** UUIDs with an active migration job on this node. */

@@ -14,7 +14,7 @@ import { stringify } from 'yaml';
 import { identity } from '../lab/identity.js';
 import { addInstance, labDown, labUp, type LabEnv, type LabInstance } from '../lab/lab.js';
 import { writeLibvirtNode } from '../lab/libvirt.js';
-import { labUnavailableReason, uniquePrefix } from '../lab/netns.js';
+import { findTool, labUnavailableReason, uniquePrefix } from '../lab/netns.js';
 import { requireLab } from '../lab/require.js';
 import { assertNoStack, lmProbeAsync, variantConfig } from '../support/cli.js';
 import { makeServers, startFakeOpenStack, type FakeOpenStack } from '../support/fake-openstack.js';
@@ -155,5 +155,19 @@ describe('the cost at 6 and 500 instances, a tenth of them wrong', () => {
       assert.equal(m.spawned, 3, 'the inventory + ONE virsh domjobinfo batch');
       t.diagnostic(`${n} instances: instance-placement ${p.spawned} processes, migrations ${m.spawned}; ${fake.requests.length} HTTP requests in all`);
     }
+  });
+
+  test('a virsh domjobinfo that hangs: migrations is UNKNOWN naming it, within its deadline; Nova is still checked', async (t) => {
+    if (!requireLab(t)) return;
+    const { config } = await node(6);
+    const shim = join(root, 'shim-domjobinfo-hang');
+    mkdirSync(shim, { recursive: true });
+    writeFileSync(join(shim, 'virsh'), `#!/bin/sh\ncase "$*" in *domjobinfo*) exec sleep 300;; esac\nexec ${findTool('virsh')} "$@"\n`, { mode: 0o755 });
+    const started = Date.now();
+    const r = await lmProbeAsync(['migrations', '--timeout', '8', '--config', config], { ...process.env, PATH: `${shim}:${process.env.PATH}` }).done;
+    assert.ok(Date.now() - started < 20_000, 'bounded by the deadline');
+    assertNoStack(r);
+    assert.equal(r.code, 3, r.stdout);
+    assert.match(r.stdout, /^MIGRATIONS UNKNOWN - 0 active migrations; libvirt jobs not checked \(virsh timed out after [\d.]+s\) \|/);
   });
 });

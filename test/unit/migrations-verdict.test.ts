@@ -42,7 +42,7 @@ test("the operator's story: 224 iterations after 943 s: WARNING (under twice max
 
 test('elapsed: OK under max_duration, WARNING over, CRITICAL over twice; Nova\'s migration id goes into the advice', () => {
   assert.equal(judgeJob({ uuid: U, samples: [sample(100, 10)] }, OPTS).status, Status.OK);
-  const slow = judgeJob({ uuid: U, samples: [sample(1000, 10)], nova: { id: 42, instance: U, status: 'running', dest: 'cmp2', memoryRemaining: 10 * MIB } }, OPTS);
+  const slow = judgeJob({ uuid: U, samples: [sample(1000, 10)], nova: { id: 42, instance: U, status: 'running', dest: 'cmp2', memoryRemaining: 10 * MIB, diskRemaining: 0 } }, OPTS);
   assert.equal(slow.status, Status.WARNING);
   assert.match(slow.line, /; Nova: migration 42 running to cmp2, 10\.0 MiB of memory remaining — still converging: wait, or nova live-migration-force-complete b3e0.* 42 to finish now$/);
   assert.equal(judgeJob({ uuid: U, samples: [sample(1801, 10)] }, OPTS).status, Status.CRITICAL);
@@ -54,7 +54,7 @@ const NOW = Date.parse('2026-11-30T12:00:00Z') / 1000;
 const server = (n: number, o: Partial<Instance>): Instance => ({
   uuid: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`, name: `instance-${String(n).padStart(8, '0')}`, state: 'unknown', ports: [], sources: ['openstack'], origin: {}, novaHost: 'cmp1', ...o,
 });
-const view = (instances: Instance[], o: Partial<NovaView> = {}): NovaView => ({ host: 'cmp1', instances, jobs: new Set(), stuckAfterS: 1800, nowS: NOW, ...o });
+const view = (instances: Instance[], o: Partial<NovaView> = {}): NovaView => ({ instances, jobs: new Set(), stuckAfterS: 1800, nowS: NOW, ...o });
 
 test('Nova: stuck states name what operators do, by case', () => {
   const old = '2026-11-30T11:00:00Z'; // 1 h: twice stuck_after exactly, still WARNING; 4 h: CRITICAL

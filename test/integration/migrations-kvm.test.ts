@@ -16,12 +16,16 @@ import { migrate } from '../lab/migrate.js';
 import { findTool } from '../lab/netns.js';
 import { sleep, stopPid } from '../lab/procs.js';
 import { requireLab, requirePart } from '../lab/require.js';
-import { assertNoStack, lmProbe, variantConfig } from '../support/cli.js';
+import { assertNoStack, lmProbe, lmProbeAsync, variantConfig } from '../support/cli.js';
+import { makeServers, startFakeOpenStack } from '../support/fake-openstack.js';
 
 let cluster: Cluster | undefined;
 after(() => {
   if (cluster) clusterDown(cluster); // idempotent; also on failure
 });
+
+// Nova's side of the same migration; started here so it answers for the whole file.
+const fake = await startFakeOpenStack();
 
 const requireKvm = (t: TestContext): boolean => requirePart(t, 'KVM lab', kvmUnavailableReason());
 
@@ -74,6 +78,19 @@ test('KVM: a slow migration in progress, over max_duration, not converging, abor
     assert.equal(late.status_text, 'CRITICAL', late.text);
     assert.match(late.details[0], new RegExp(`still converging: wait, or nova live-migration-force-complete ${i1.uuid} <migration> to finish now$`));
     t.diagnostic(late.text.trim());
+
+    // With Nova: its record of the migration beside libvirt's view, and its id in the advice.
+    const [h1, h2] = [`${n1.prefix}-node1`, n2.host!];
+    const { servers, ports } = makeServers(2, h1);
+    Object.assign(servers[0], { status: 'MIGRATING', taskState: 'migrating', updated: new Date().toISOString() });
+    Object.assign(fake, { servers, ports, migrations: [{ id: 42, instanceUuid: i1.uuid, source: h1, dest: h2, status: 'running', memory: { total: 134750208, processed: 180000, remaining: 104857600 } }] });
+    const novaCfg = variantConfig(cfg, 'migrations-nova', {
+      inventory: { sources: ['libvirt', 'ovs', 'openstack'], openstack: { auth: { auth_url: fake.authUrl, username: 'lm-probe', password: 'correct horse battery staple', project_name: 'admin' }, token_cache: join(n1.dir, 'token.json') } },
+    });
+    const withNova = await lmProbeAsync(['migrations', '--config', novaCfg]).done;
+    assert.match(withNova.stdout, new RegExp(`; Nova: migration 42 running to ${h2}, 100\\.0 MiB of memory remaining — still converging: wait, or nova live-migration-force-complete ${i1.uuid} 42 to finish now$`, 'm'), withNova.stdout);
+    assert.equal(fake.requests.filter((q) => q.path.endsWith(`/servers/${i1.uuid}/migrations`) && q.apiVersion === 'compute 2.80').length, 1);
+    t.diagnostic(withNova.stdout.trim());
 
     // The stream stopped: memory remaining stays put over 2 samples.
     throttleMigration(n1, 0);

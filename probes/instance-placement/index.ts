@@ -17,7 +17,7 @@ import { portBindings, portHosts, serverPlace } from '../../src/inventory/openst
 import type { Instance } from '../../src/inventory/types.js';
 import { num } from '../../src/schema.js';
 import { isRecord } from '../../src/state.js';
-import { leftoverOf, novaPlaces, verdict, type Binding, type NovaElsewhere } from './verdict.js';
+import { activeDomain, leftoverOf, novaPlaces, runsUnplaced, verdict, type Binding, type NovaElsewhere } from './verdict.js';
 
 const options = {
   grace: num(900, 's a domain may stay shut off (migrated) or paused by a migration, and a domain Nova does not place here yet may run, before it is reported', { min: 0 }),
@@ -48,16 +48,17 @@ export default defineProbe({
     const compared = libvirt && typeof client !== 'string';
     const notCompared = !libvirt ? 'libvirt did not answer' : typeof client === 'string' ? client : undefined;
 
-    // Since when each domain is in its leftover state: kept between runs, reset when it changes.
+    // Since when each domain is in its leftover state: kept between runs, reset when it changes
+    // (only from what libvirt said this run: a failed libvirt keeps the record as it was).
     const before = (await ctx.state.read('leftover', guardLeftover)) ?? {};
-    const leftover: LeftoverRecord = {};
-    for (const i of instances) {
+    const leftover: LeftoverRecord = libvirt ? {} : before;
+    for (const i of libvirt ? instances : []) {
       const state = leftoverOf(i);
       if (!state) continue;
       leftover[i.uuid] = { state, since: before[i.uuid]?.state === state ? before[i.uuid].since : nowS };
       log.debug(`${i.name ?? i.uuid}: ${state} since ${new Date(leftover[i.uuid].since * 1000).toISOString()}`);
     }
-    await ctx.state.write('leftover', leftover);
+    if (libvirt) await ctx.state.write('leftover', leftover);
 
     const elsewhere = new Map<string, NovaElsewhere>();
     const hosts = new Map<string, string>();
@@ -102,9 +103,8 @@ async function lookups(
   out: { elsewhere: Map<string, NovaElsewhere>; hosts: Map<string, string>; bindings: Map<string, Binding[]> },
   debug: (line: string) => void,
 ): Promise<void> {
-  const active = instances.filter((i) => i.sources.includes('libvirt') && ['running', 'paused', 'blocked'].includes(i.state));
-  const unplaced = active.filter((i) => !novaPlaces(i, host));
-  const hosted = active.filter((i) => novaPlaces(i, host));
+  const unplaced = instances.filter((i) => runsUnplaced(i, host));
+  const hosted = instances.filter((i) => activeDomain(i) && novaPlaces(i, host));
   const unbound = hosted.flatMap((i) => i.ports.filter((p) => p.id && !p.sources.includes('openstack')).map((p) => p.id));
   // Newest arrivals first: a second binding is what a recent migration leaves.
   const recent = hosted.filter((i) => o.graceLeftS(i.uuid) > 0).sort((a, b) => o.graceLeftS(b.uuid) - o.graceLeftS(a.uuid)).slice(0, o.bindings_max);

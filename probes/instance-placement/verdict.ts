@@ -66,6 +66,12 @@ const LEFTOVER: Record<string, string> = {
 /** Nova places it on `host` (said by Nova this run, not by the cache). */
 export const novaPlaces = (i: Instance, host: string): boolean => i.origin.novaHost === 'openstack' && i.novaHost === host;
 
+/** A domain active here (running, paused, idle). */
+export const activeDomain = (i: Instance): boolean => i.sources.includes('libvirt') && ['running', 'paused', 'blocked'].includes(i.state);
+
+/** Active here while Nova does not place it here; a domain paused by an incoming migration is expected. */
+export const runsUnplaced = (i: Instance, host: string): boolean => activeDomain(i) && !novaPlaces(i, host) && !(i.state === 'paused' && i.stateReason === 'migrating');
+
 /** The leftover condition of an instance, or undefined. An incoming migration is no leftover. */
 export function leftoverOf(i: Instance): string | undefined {
   if (!i.sources.includes('libvirt')) return undefined;
@@ -75,21 +81,18 @@ export function leftoverOf(i: Instance): string | undefined {
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const who = (i: Pick<Instance, 'uuid' | 'name' | 'displayName'>) => [i.name, i.displayName && `"${i.displayName}"`, `(${i.uuid})`].filter(Boolean).join(' ');
 const ago = (s: number) => (s >= 3600 ? `${Math.round(s / 360) / 10} h` : s >= 60 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
-const active = (i: Instance) => ['running', 'paused', 'blocked'].includes(i.state);
 
 function placementFindings(v: PlacementInput): Finding[] {
   const out: Finding[] = [];
   for (const i of v.instances) {
-    const domain = i.sources.includes('libvirt');
-    const nova = novaPlaces(i, v.host);
-    if (domain && !nova && active(i) && !(i.state === 'paused' && i.stateReason === 'migrating')) {
+    if (runsUnplaced(i, v.host)) {
       const n = v.elsewhere.get(i.uuid);
       const where = !n ? `Nova does not place it on ${v.host}` : n.host ? `Nova places it on ${n.host} (${n.status ?? '?'}${n.taskState ? `, task ${n.taskState}` : ''})` : 'Nova has no such server';
       const moving = n?.taskState === 'migrating' || v.graceLeftS(i.uuid) > 0;
       const advice = moving ? 'a live migration to here is finishing' : 'find which copy Nova runs before stopping one: two copies corrupt its disk';
       out.push({ kind: 'elsewhere', status: moving ? Status.WARNING : Status.CRITICAL, line: `${who(i)}: ${i.state} here, but ${where} (${advice})` });
     }
-    if (nova && !domain) {
+    if (novaPlaces(i, v.host) && !i.sources.includes('libvirt')) {
       const arriving = (i.taskState && ARRIVING_TASKS.has(i.taskState)) || i.vmState === 'building';
       const line = `${who(i)}: Nova places it on ${v.host} (${i.novaStatus ?? '?'}${i.taskState ? `, task ${i.taskState}` : ''}), but libvirt has no such domain`;
       out.push(arriving ? { kind: 'arriving', status: Status.OK, line: `${line}: arriving` } : { kind: 'missing', status: Status.CRITICAL, line: `${line} (nova reset-state or a rebuild; check the other node for the domain)` });
@@ -113,7 +116,7 @@ function leftoverFindings(v: PlacementInput): Finding[] {
 function portFindings(v: PlacementInput): Finding[] {
   const out: Finding[] = [];
   for (const i of v.instances) {
-    if (!i.sources.includes('libvirt') || !novaPlaces(i, v.host) || !active(i)) continue;
+    if (!activeDomain(i) || !novaPlaces(i, v.host)) continue;
     for (const p of i.ports) {
       if (!p.id) continue;
       if (!p.sources.includes('openstack')) {

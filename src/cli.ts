@@ -37,6 +37,8 @@ interface CommonOptions {
   oco?: boolean;
   warning?: string;
   critical?: string;
+  /** `lm-probe metrics`: also write the Prometheus textfile. */
+  metrics?: boolean;
 }
 
 /** The longest --timeout accepted, s (a day; Node's timers cannot go past ~24.8 days anyway). */
@@ -67,6 +69,7 @@ function configure(opts: CommonOptions, thresholdsFor?: AnyProbe): Config {
     config.timeout = t;
   }
   if (opts.oco) config.oco.enabled = true;
+  if (opts.metrics) config.metrics.enabled = true;
   // -w/-c belong to the one probe named on the command line; `run` takes thresholds from the config.
   if (thresholdsFor) {
     const section = config.probes[thresholdsFor.name];
@@ -98,7 +101,7 @@ async function execute(select: (config: Config) => AnyProbe[], opts: CommonOptio
   // One probe: its own deadline. Several: they run side by side inside the run's overall deadline.
   const deadline = single ? undefined : Date.now() + config.run_timeout * 1000;
   const shared = createRun(config, log, { deadline });
-  const reporters = configuredReporters(config);
+  const reporters = configuredReporters(config, log);
   const runs = await runProbes(probes, shared, (run) => deliverAll(reporters, run));
   await Promise.all(reporters.map((r) => r.close?.(runs)));
   const results = runs.map((r) => r.result);
@@ -178,6 +181,11 @@ function buildProgram(done: (out: CliOutput) => void, writeOut: (text: string) =
       const named = names.map((n) => findProbe(n)!);
       done(await execute((config) => (named.length ? named : registry.filter((p) => config.probes[p.name]?.enabled !== false)), opts, 'lm-probe'));
     });
+
+  // `run` that also writes the Prometheus textfile and counts migrations (src/report/metrics.ts).
+  withCommonOptions(program.command('metrics'), false)
+    .description('run every enabled probe, then write the Prometheus textfile (metrics.textfile) with their statuses, perfdata and the migrations counted on this node')
+    .action(async (opts: CommonOptions) => done(await execute((config) => registry.filter((p) => config.probes[p.name]?.enabled !== false), { ...opts, metrics: true }, 'lm-probe')));
 
   for (const probe of registry) {
     const thresholds = 'warning' in probe.options && 'critical' in probe.options;

@@ -65,6 +65,11 @@ const core = {
       unknown: num(300, 'code written for UNKNOWN', { integer: true }),
     }, 'status codes written to the OCO result file'),
   }, 'OCO status files'),
+  metrics: obj({
+    enabled: bool(false, 'also write the Prometheus textfile after each run (`lm-probe metrics` does the same)'),
+    textfile: str('/var/lib/prometheus/node-exporter/lm-probe.prom', "node_exporter textfile collector's file: probe statuses, durations, perfdata, migration counters and histograms"),
+    log: str('/var/log/lm-probe/migrations.jsonl', 'one JSON line per migration counted, for other backends ("" = none)'),
+  }, 'Prometheus metrics (src/report/metrics.ts)'),
 };
 
 /** What the config needs of a probe: its name, one-line summary and option schema. */
@@ -80,8 +85,8 @@ export function configSchema(registry: readonly ProbeOptionsSpec[]): ObjectField
   for (const p of registry) {
     probes[p.name] = obj({ enabled: bool(true, 'run this probe with `lm-probe run`'), ...p.options }, p.summary);
   }
-  const { oco, ...rest } = core;
-  return obj({ ...rest, probes: obj(probes, 'per-probe settings'), oco });
+  const { oco, metrics, ...rest } = core;
+  return obj({ ...rest, probes: obj(probes, 'per-probe settings'), oco, metrics });
 }
 
 type CoreConfig = Infer<ObjectField<typeof core>>;

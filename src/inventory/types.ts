@@ -57,6 +57,8 @@ export interface Instance {
   novaStatus?: string;
   vmState?: string;
   taskState?: string | null;
+  /** Nova: the server's `updated` (ISO 8601): how long a migration or resize state has lasted. */
+  novaUpdated?: string;
   flavor?: string;
   /** Project (tenant) id. */
   project?: string;

@@ -18,7 +18,7 @@
 import { labDown, labUp, loadLab, saveLab, type LabEnv, type LabUpOptions, type LibvirtDriver } from './lab.js';
 import { assertPrefix, readCurrent, writeConfig } from './files.js';
 import { addonsBgpUp } from './addons.js';
-import { ipBatch, uniquePrefix } from './netns.js';
+import { ipBatch, nsExec, uniquePrefix } from './netns.js';
 import { kvmUnavailableReason } from './kvm.js';
 import { labMonitoringUp } from './monitoring.js';
 
@@ -52,6 +52,20 @@ function linkForMigration(node1: LabEnv, node2: LabEnv): void {
     ipBatch([`link set ${MIGRATION_IFACE} addrgenmode none`, `address add ${MIGRATION_ADDRS[k]}/31 dev ${MIGRATION_IFACE}`, `link set ${MIGRATION_IFACE} up`], n.nodeNs);
     n.kvm!.migrationAddr = MIGRATION_ADDRS[k];
   });
+}
+
+/**
+ * Slow the migration stream leaving this node to `kbit` kbit/s (a tc token bucket on its end of
+ * the migration veth), so a test sees a live migration in progress, or one that does not
+ * converge; 0 stops it (the link down: memory remaining stays put; netem is not in every
+ * kernel); null lifts both. `virsh migrate-setspeed` cannot do this: its floor is 1 MiB/s, and
+ * an idle lab guest sends only ~720 KiB (its zero pages travel as markers), under a second.
+ */
+export function throttleMigration(node: LabEnv, kbit: number | null): void {
+  if (kbit === 0) return ipBatch([`link set ${MIGRATION_IFACE} down`], node.nodeNs);
+  if (kbit !== null) return void nsExec(node.nodeNs, 'tc', ['qdisc', 'replace', 'dev', MIGRATION_IFACE, 'root', 'tbf', 'rate', `${kbit}kbit`, 'burst', '4kb', 'latency', '400ms']);
+  ipBatch([`link set ${MIGRATION_IFACE} up`], node.nodeNs);
+  if (nsExec(node.nodeNs, 'tc', ['qdisc', 'show', 'dev', MIGRATION_IFACE]).includes('tbf')) nsExec(node.nodeNs, 'tc', ['qdisc', 'del', 'dev', MIGRATION_IFACE, 'root']);
 }
 
 /** The lab prefix of node `n` of the cluster `prefix`. */

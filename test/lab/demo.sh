@@ -53,6 +53,12 @@ probe() {
 }
 probe run --config "$config1"    # node 1: the three faults, and the route, flows and BGP announcement instance 1 left behind
 probe run --config "$config2"    # node 2: instance 1, migrated
+# The migration, counted on both sides with its real duration and downtime (Prometheus textfile).
+for config in "$config1" "$config2"; do
+  probe metrics --quiet --config "$config" >/dev/null
+  echo "+ $(dirname "$config")/metrics/lm-probe.prom:"
+  grep -E '^lm_probe_migrations_total|^lm_probe_migration_(duration|downtime)_seconds_(sum|count)' "$(dirname "$config")/metrics/lm-probe.prom" | grep -v ' 0$' || true
+done
 
 echo
 down

@@ -87,6 +87,8 @@ export function writeConfig(env: LabEnv): void {
       'ovs-ports': { namespace: env.nodeNs, namespaces: [env.linkNs] },
     },
     oco: { dir: env.ocoDir },
+    // `lm-probe metrics` writes here, never to the host's node_exporter directory.
+    metrics: { textfile: join(env.dir, 'metrics', 'lm-probe.prom'), log: join(env.dir, 'metrics', 'migrations.jsonl') },
   };
   writeAtomic(env.configFile, YAML.stringify(config));
 }

@@ -5,8 +5,9 @@
  */
 import type { AnyProbe } from '../src/probe.js';
 import instanceRouted from './instance-routed/index.js';
+import orphanedDisks from './orphaned-disks/index.js';
 
-export const registry: AnyProbe[] = [instanceRouted];
+export const registry: AnyProbe[] = [instanceRouted, orphanedDisks];
 
 export function findProbe(name: string): AnyProbe | undefined {
   return registry.find((p) => p.name === name);

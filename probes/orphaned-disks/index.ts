@@ -1,0 +1,110 @@
+/**
+ * orphaned-disks: what a migration, resize or delete left in Nova's instances path on this node
+ * (instance dirs of instances not hosted here, `<uuid>_resize`, `<uuid>_del`), and hosted
+ * instances whose disks lost their backing file (they will not boot again).
+ *
+ * Cost is constant in processes: none of its own (only the shared inventory's). The tree is read
+ * in-process: one listing, an lstat per entry and per file, and each qcow2 header (20 bytes plus
+ * the backing name; a shared base is read once).
+ */
+import { join } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { defineProbe, type ProbeContext } from '../../src/probe.js';
+import { ProbeError, oneLine } from '../../src/errors.js';
+import { backingChain, underRoot, type HeaderCache } from '../../src/host/qcow2.js';
+import { isSharedFs, mountOf, readMountinfo } from '../../src/host/mountinfo.js';
+import { requireInstances } from '../../src/inventory/index.js';
+import type { Inventory } from '../../src/inventory/types.js';
+import type { Logger } from '../../src/log.js';
+import type { Infer, ObjectField } from '../../src/schema.js';
+import { num, oneOf, range, str } from '../../src/schema.js';
+import { readInstancesTree } from './tree.js';
+import { chainFindings, describe, hostedView, judgeTree, NOVA_OWN, QUARANTINE_DIR, verdict, type Finding } from './verdict.js';
+
+export const options = {
+  instances_path: str('/var/lib/nova/instances', "Nova's instances_path on this node"),
+  root: str('/', 'where the host\'s file system is read from (a fixture tree in tests): instances_path, backing files and /proc are read under it'),
+  shared: oneOf(['auto', 'true', 'false'] as const, 'auto', 'is instances_path shared storage (other nodes\' instance dirs live there too)? auto: from /proc/self/mountinfo (nfs, nfs4, glusterfs, ceph, ...)'),
+  min_age: num(3600, 's: a finding whose newest file is younger (a migration or resize may be in flight) is WARNING at most, and the reaper leaves it alone', { min: 0 }),
+  warning: range('0', 'Nagios range on the number of orphans and leftovers (-w)'),
+  critical: range('', 'Nagios range on the number of orphans and leftovers (-c; empty: never CRITICAL)'),
+  missing_backing: range('0', 'Nagios range on the number of hosted disks with a missing backing file: CRITICAL outside it'),
+  quarantine_days: num(7, 'reap-disks --purge deletes quarantined entries older than this many days', { min: 0 }),
+};
+
+export type Options = Infer<ObjectField<typeof options>>;
+
+/** Is the instances path on shared storage? `shared: auto` reads mountinfo; the reason goes to the trace. */
+export async function sharedStorage(o: Options, log: Logger): Promise<boolean> {
+  if (o.shared !== 'auto') {
+    log.debug(`shared storage: ${o.shared} (configured)`);
+    return o.shared === 'true';
+  }
+  const file = underRoot(o.root, '/proc/self/mountinfo');
+  let mounts;
+  try {
+    mounts = await readMountinfo(file);
+  } catch (err) {
+    throw new ProbeError(`cannot tell whether ${o.instances_path} is shared storage: ${oneLine(err)} (set shared: true or false)`);
+  }
+  // Mount points are host paths: compare with the canonical instances path (symlinks resolved).
+  const canonical = o.root === '/' ? await realpath(o.instances_path).catch(() => o.instances_path) : o.instances_path;
+  const m = mountOf(mounts, canonical);
+  const shared = !!m && isSharedFs(m.fsType);
+  log.debug(`shared storage: ${shared ? 'yes' : 'no'}: ${canonical} is on ${m ? `${m.fsType} ${m.source} at ${m.mountPoint}` : 'no mount found'}`);
+  return shared;
+}
+
+export interface Scan {
+  findings: Finding[];
+  instances: number;
+  shared: boolean;
+  inventory: Inventory;
+}
+
+/** The whole check, minus the verdict: shared by the probe and the reaper. */
+export async function scanInstancesPath(o: Options, inventory: Inventory, host: string, log: Logger, nowS = Date.now() / 1000): Promise<Scan> {
+  const shared = await sharedStorage(o, log);
+  let entries;
+  try {
+    entries = await readInstancesTree(o.instances_path, o.root, new Set([...NOVA_OWN, QUARANTINE_DIR]));
+  } catch (err) {
+    throw new ProbeError(`cannot read instances_path ${o.instances_path}: ${oneLine(err)}`);
+  }
+  const view = hostedView(inventory, host);
+  const t = judgeTree(entries, view, { shared, minAgeS: o.min_age, nowS });
+  log.debug(`instances path ${o.instances_path}: ${entries.length} entries, ${t.hosted.length} dirs of instances hosted here, ${view.byUuid.size} instances in the inventory`);
+  for (const n of t.notes) log.debug(n);
+
+  // Backing chains of the hosted instances' disks: every qcow2 among their files.
+  const cache: HeaderCache = new Map();
+  const toFs = (p: string) => underRoot(o.root, p);
+  const findings = [...t.findings];
+  let disks = 0;
+  for (const { uuid, entry } of t.hosted) {
+    const candidates = entry.files.filter((f) => f.startsWith('disk') && f !== 'disk.info');
+    disks += candidates.length;
+    const chains = await Promise.all(candidates.map(async (f) => ({ disk: join(entry.path, f), chain: await backingChain(join(entry.path, f), toFs, cache) })));
+    findings.push(...chainFindings(entry, uuid, chains, { minAgeS: o.min_age, nowS }, view.byUuid.get(uuid)?.name));
+  }
+  log.debug(`${disks} disk files of hosted instances checked, ${cache.size} qcow2 headers read`);
+  return { findings, instances: t.hosted.length, shared, inventory };
+}
+
+export default defineProbe({
+  name: 'orphaned-disks',
+  summary: 'no instance dirs, _resize/_del leftovers or missing backing files left in Nova\'s instances path',
+  options,
+  async run(ctx: ProbeContext<Options>) {
+    const o = ctx.options;
+    const inventory = await ctx.inventory();
+    requireInstances(inventory);
+    const scan = await scanInstancesPath(o, inventory, ctx.config.inventory.openstack.host || ctx.config.host, ctx.log);
+    const outcome = verdict({ findings: scan.findings, instances: scan.instances, warning: o.warning, critical: o.critical, missingBacking: o.missing_backing, minAgeS: o.min_age, shared: scan.shared });
+    if (scan.findings.length) {
+      ctx.log.info(`${scan.findings.length} entries of ${o.instances_path} are not what Nova should have left:`);
+      for (const f of scan.findings) ctx.log.debug(describe(f, o.min_age));
+    } else ctx.log.debug(`every entry of ${o.instances_path} belongs to an instance hosted here or to Nova`);
+    return outcome;
+  },
+});

@@ -19,7 +19,7 @@ import type { Logger } from '../../src/log.js';
 import type { Infer, ObjectField } from '../../src/schema.js';
 import { num, oneOf, range, str } from '../../src/schema.js';
 import { readInstancesTree } from './tree.js';
-import { chainFindings, describe, hostedView, judgeTree, NOVA_OWN, QUARANTINE_DIR, verdict, type Finding } from './verdict.js';
+import { chainFindings, hostedView, isHosted, judgeTree, NOVA_OWN, QUARANTINE_DIR, verdict, type Finding } from './verdict.js';
 
 export const options = {
   instances_path: str('/var/lib/nova/instances', "Nova's instances_path on this node"),
@@ -73,7 +73,12 @@ export async function scanInstancesPath(o: Options, inventory: Inventory, host: 
   }
   const view = hostedView(inventory, host);
   const t = judgeTree(entries, view, { shared, minAgeS: o.min_age, nowS });
-  log.debug(`instances path ${o.instances_path}: ${entries.length} entries, ${t.hosted.length} dirs of instances hosted here, ${view.byUuid.size} instances in the inventory`);
+  const count = (k: string) => t.findings.filter((f) => f.kind === k).length;
+  log.debug(`Expected the dirs of the ${view.byUuid.size} instances in the inventory; ${o.instances_path} has ${entries.length} entries:`);
+  log.debug(`${t.hosted.length} dirs of instances hosted here, ${count('orphan')} orphaned, ${count('leftover')} leftovers, ${count('unexpected')} unexpected, ${count('not-judged')} not judged (shared storage)`);
+  const withDir = new Set(t.hosted.map((h) => h.uuid));
+  const absent = [...view.byUuid.keys()].filter((u) => isHosted(view, u) && !withDir.has(u));
+  if (absent.length) log.debug(`${absent.length} instances hosted here have no dir in ${o.instances_path} (e.g. volume-backed): ${absent.slice(0, 10).join(' ')}${absent.length > 10 ? ' ...' : ''}`);
   for (const n of t.notes) log.debug(n);
 
   // Backing chains of the hosted instances' disks: every qcow2 among their files.
@@ -87,7 +92,7 @@ export async function scanInstancesPath(o: Options, inventory: Inventory, host: 
     const chains = await Promise.all(candidates.map(async (f) => ({ disk: join(entry.path, f), chain: await backingChain(join(entry.path, f), toFs, cache) })));
     findings.push(...chainFindings(entry, uuid, chains, { minAgeS: o.min_age, nowS }, view.byUuid.get(uuid)?.name));
   }
-  log.debug(`${disks} disk files of hosted instances checked, ${cache.size} qcow2 headers read`);
+  log.debug(`${disks} disk files of hosted instances checked, ${cache.size} image headers read, in ${Math.round(Date.now() - nowS * 1000)} ms`);
   return { findings, instances: t.hosted.length, shared, inventory };
 }
 
@@ -103,7 +108,7 @@ export default defineProbe({
     const outcome = verdict({ findings: scan.findings, instances: scan.instances, warning: o.warning, critical: o.critical, missingBacking: o.missing_backing, minAgeS: o.min_age, shared: scan.shared });
     if (scan.findings.length) {
       ctx.log.info(`${scan.findings.length} entries of ${o.instances_path} are not what Nova should have left:`);
-      for (const f of scan.findings) ctx.log.debug(describe(f, o.min_age));
+      for (const line of outcome.details) ctx.log.debug(line);
     } else ctx.log.debug(`every entry of ${o.instances_path} belongs to an instance hosted here or to Nova`);
     return outcome;
   },

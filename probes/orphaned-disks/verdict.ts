@@ -190,6 +190,9 @@ export function graded(all: Finding[], warning: string, critical: string): Statu
   return Status.OK;
 }
 
+/** The first `max` items, then how many more: a summary line stays short on a bad day. */
+const listed = (items: string[], max: number): string => (items.length > max ? `${items.slice(0, max).join(', ')} and ${items.length - max} more` : items.join(', '));
+
 export interface VerdictInput {
   findings: Finding[];
   instances: number;
@@ -214,7 +217,7 @@ export function verdict(x: VerdictInput): ProbeOutcome {
     unreadable.length ? Status.UNKNOWN : Status.OK,
   );
   const parts = [
-    missing.length && `${missing.length} disk${missing.length > 1 ? 's' : ''} with a missing backing file: ${missing.map((f) => f.path).join(', ')}`,
+    missing.length && `${missing.length} disk${missing.length > 1 ? 's' : ''} with a missing backing file: ${listed(missing.map((f) => f.path), 3)}`,
     unreadable.length && `${unreadable.length} backing chain${unreadable.length > 1 ? 's' : ''} not checked`,
     orphans.length && `${orphans.length} orphan${orphans.length > 1 ? 's' : ''}`,
     leftovers.length && `${leftovers.length} leftover${leftovers.length > 1 ? 's' : ''}`,
@@ -222,7 +225,7 @@ export function verdict(x: VerdictInput): ProbeOutcome {
   const where = x.shared ? ' (shared storage)' : '';
   const summary = parts.length
     ? `${parts.join(', ')}${reclaimable.length ? `: ${formatBytes(bytes)} reclaimable` : ''}${where}`
-    : `${x.instances} instance dirs hosted here, no orphans or leftovers, every backing chain intact${where}`;
+    : `${x.instances} instance dir${x.instances === 1 ? '' : 's'} hosted here, no orphans or leftovers, every backing chain intact${where}`;
   const sorted = [...x.findings].sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
   const perfdata: Perf[] = [
     { label: 'instances', value: x.instances, min: 0 },

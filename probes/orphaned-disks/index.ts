@@ -27,7 +27,7 @@ export const options = {
   shared: oneOf(['auto', 'true', 'false'] as const, 'auto', 'is instances_path shared storage (other nodes\' instance dirs live there too)? auto: from /proc/self/mountinfo (nfs, nfs4, glusterfs, ceph, ...)'),
   min_age: num(3600, 's: a finding whose newest file is younger (a migration or resize may be in flight) is WARNING at most, and the reaper leaves it alone', { min: 0 }),
   warning: range('0', 'Nagios range on the number of orphans and leftovers (-w)'),
-  critical: range('', 'Nagios range on the number of orphans and leftovers (-c; empty: never CRITICAL)'),
+  critical: range('~:', 'Nagios range on the number of orphans and leftovers (-c; ~: = never CRITICAL)'),
   missing_backing: range('0', 'Nagios range on the number of hosted disks with a missing backing file: CRITICAL outside it'),
   quarantine_days: num(7, 'reap-disks --purge deletes quarantined entries older than this many days', { min: 0 }),
 };

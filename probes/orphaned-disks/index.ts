@@ -107,7 +107,8 @@ export default defineProbe({
     const scan = await scanInstancesPath(o, inventory, ctx.config.inventory.openstack.host || ctx.config.host, ctx.log);
     const outcome = verdict({ findings: scan.findings, instances: scan.instances, warning: o.warning, critical: o.critical, missingBacking: o.missing_backing, minAgeS: o.min_age, shared: scan.shared });
     if (scan.findings.length) {
-      ctx.log.info(`${scan.findings.length} entries of ${o.instances_path} are not what Nova should have left:`);
+      const n = scan.findings.length;
+      ctx.log.info(`${n} ${n === 1 ? 'entry' : 'entries'} of ${o.instances_path} ${n === 1 ? 'is' : 'are'} not what Nova should have left:`);
       for (const line of outcome.details) ctx.log.debug(line);
     } else ctx.log.debug(`every entry of ${o.instances_path} belongs to an instance hosted here or to Nova`);
     return outcome;

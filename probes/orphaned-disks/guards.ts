@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { heldUnder, type OpenFiles } from '../../src/host/open-files.js';
 import { underRoot } from '../../src/host/qcow2.js';
 import type { Inventory } from '../../src/inventory/types.js';
+import type { Departed } from '../../src/presence.js';
 import { readEntry, type TreeEntry } from './tree.js';
 import { classify, formatAge, isHosted, novaDeleted, novaKnows, resizeInProgress, type HostedView } from './verdict.js';
 
@@ -21,6 +22,8 @@ export interface GuardContext {
   /** One scan of every /proc/PID/fd for the whole run, or why it could not be made. */
   open: OpenFiles | { error: string };
   nowS: () => number;
+  /** Instances that left this node less than min_age ago (the shared presence record). */
+  leftRecently: Departed[];
 }
 
 const sourceState = (inv: Inventory, name: string) => inv.sources.find((s) => s.source === name);
@@ -49,6 +52,8 @@ export async function checkGuards(g: GuardContext, name: string): Promise<{ entr
   // Never a finding younger than min_age: a migration or resize may be in flight.
   const ageS = Math.round(g.nowS() - entry.newestMtimeS);
   if (ageS < g.minAgeS) return { refused: `younger than min_age (${formatAge(Math.max(0, ageS))} < ${g.minAgeS} s)` };
+  const left = g.leftRecently.find((d) => d.uuid === c.uuid);
+  if (left) return { refused: `the instance left this node ${formatAge(Math.round(g.nowS() - left.left))} ago, less than min_age (${g.minAgeS} s)` };
 
   // With Nova: never while it has a task under way for the instance.
   const nova = sourceState(g.inventory, 'openstack');

@@ -16,6 +16,7 @@ import { isSharedFs, mountOf, readMountinfo } from '../../src/host/mountinfo.js'
 import { requireInstances } from '../../src/inventory/index.js';
 import type { Inventory } from '../../src/inventory/types.js';
 import type { Logger } from '../../src/log.js';
+import type { Presence } from '../../src/presence.js';
 import type { Infer, ObjectField } from '../../src/schema.js';
 import { num, oneOf, range, str } from '../../src/schema.js';
 import { readInstancesTree } from './tree.js';
@@ -63,7 +64,7 @@ export interface Scan {
 }
 
 /** The whole check, minus the verdict: shared by the probe and the reaper. */
-export async function scanInstancesPath(o: Options, inventory: Inventory, host: string, log: Logger, nowS = Date.now() / 1000): Promise<Scan> {
+export async function scanInstancesPath(o: Options, inventory: Inventory, host: string, log: Logger, presence?: Presence, nowS = Date.now() / 1000): Promise<Scan> {
   const shared = await sharedStorage(o, log);
   let entries;
   try {
@@ -72,7 +73,8 @@ export async function scanInstancesPath(o: Options, inventory: Inventory, host: 
     throw new ProbeError(`cannot read instances_path ${o.instances_path}: ${oneLine(err)}`);
   }
   const view = hostedView(inventory, host);
-  const t = judgeTree(entries, view, { shared, minAgeS: o.min_age, nowS });
+  const leftRecently = new Map((presence?.departed(o.min_age) ?? []).map((d) => [d.uuid, Math.round(nowS - d.left)]));
+  const t = judgeTree(entries, view, { shared, minAgeS: o.min_age, nowS, leftRecently });
   const count = (k: string) => t.findings.filter((f) => f.kind === k).length;
   log.debug(`Expected the dirs of the ${view.byUuid.size} instances in the inventory; ${o.instances_path} has ${entries.length} entries:`);
   log.debug(`${t.hosted.length} dirs of instances hosted here, ${count('orphan')} orphaned, ${count('leftover')} leftovers, ${count('unexpected')} unexpected, ${count('not-judged')} not judged (shared storage)`);
@@ -104,7 +106,7 @@ export default defineProbe({
     const o = ctx.options;
     const inventory = await ctx.inventory();
     requireInstances(inventory);
-    const scan = await scanInstancesPath(o, inventory, ctx.config.inventory.openstack.host || ctx.config.host, ctx.log);
+    const scan = await scanInstancesPath(o, inventory, ctx.config.inventory.openstack.host || ctx.config.host, ctx.log, await ctx.presence());
     const outcome = verdict({ findings: scan.findings, instances: scan.instances, warning: o.warning, critical: o.critical, missingBacking: o.missing_backing, minAgeS: o.min_age, shared: scan.shared });
     if (scan.findings.length) {
       const n = scan.findings.length;

@@ -4,7 +4,7 @@
  * reversible. Every move is one JSON line in `journal.jsonl` there.
  */
 import { appendFile, lstat, mkdir, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { underRoot } from '../../src/host/qcow2.js';
 import { QUARANTINE_DIR } from './verdict.js';
 
@@ -21,8 +21,10 @@ export interface JournalRecord {
 export class Quarantine {
   /** Host path of the quarantine dir. */
   readonly dir: string;
-  constructor(readonly instancesPath: string, readonly root: string) {
-    this.dir = join(instancesPath, QUARANTINE_DIR);
+  readonly instancesPath: string;
+  constructor(instancesPath: string, readonly root: string) {
+    this.instancesPath = resolve(instancesPath); // no trailing slash: compared with dirname() below
+    this.dir = join(this.instancesPath, QUARANTINE_DIR);
   }
 
   private fs(hostPath: string): string {

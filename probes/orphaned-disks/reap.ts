@@ -7,6 +7,7 @@
  * Every action is logged on stderr and in the journal. Exit codes: 0 nothing to do or all done,
  * 1 something skipped (a guard refused), 2 an action failed, 3 could not run at all.
  */
+import { basename } from 'node:path';
 import { oneLine } from '../../src/errors.js';
 import { loadConfig, type Config, type ProbeOptionsSpec } from '../../src/config.js';
 import { heldUnder, scanOpenFiles } from '../../src/host/open-files.js';
@@ -14,6 +15,8 @@ import { underRoot } from '../../src/host/qcow2.js';
 import { gatherInventory } from '../../src/inventory/index.js';
 import { acquireLock } from '../../src/lock.js';
 import { Logger } from '../../src/log.js';
+import { guardPresence, Presence } from '../../src/presence.js';
+import { StateStore } from '../../src/state.js';
 import { checkGuards, type GuardContext } from './guards.js';
 import { scanInstancesPath, type Options } from './index.js';
 import { Quarantine } from './quarantine.js';
@@ -85,21 +88,28 @@ async function openFilesOrError(o: Options): Promise<GuardContext['open']> {
   }
 }
 
+/** The shared presence record as the probe last saved it: read, never updated (that is the probe's run). */
+async function readPresence(config: Config, log: Logger): Promise<Presence | undefined> {
+  const record = await new StateStore(config.state_dir, log).read('presence', guardPresence);
+  return record && new Presence(record, Date.now() / 1000);
+}
+
 async function reap(config: Config, o: Options, q: Quarantine, apply: boolean, log: Logger): Promise<ReapOutput> {
   const host = config.inventory.openstack.host || config.host;
   const inventory = await gatherInventory(config, { log });
-  const scan = await scanInstancesPath(o, inventory, host, log);
+  const presence = await readPresence(config, log);
+  const scan = await scanInstancesPath(o, inventory, host, log, presence);
   const candidates = scan.findings.filter(isReclaimable);
   const r = new Report(log);
   if (!candidates.length) return r.out(`nothing to reap in ${o.instances_path}`);
   const g: GuardContext = {
-    instancesPath: o.instances_path, root: o.root, minAgeS: o.min_age, shared: scan.shared,
+    instancesPath: o.instances_path, root: o.root, minAgeS: o.min_age, shared: scan.shared, leftRecently: presence?.departed(o.min_age) ?? [],
     view: hostedView(inventory, host), inventory, open: await openFilesOrError(o), nowS: () => Date.now() / 1000,
   };
   let moved = 0;
   let bytes = 0;
   for (const f of candidates) {
-    const name = f.path.slice(o.instances_path.replace(/\/$/, '').length + 1);
+    const name = basename(f.path);
     const verdict = await checkGuards(g, name);
     if ('refused' in verdict) {
       r.skipped(`skipped ${f.path}: ${verdict.refused}`);

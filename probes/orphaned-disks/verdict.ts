@@ -94,14 +94,25 @@ export interface TreeJudgement {
   notes: string[];
 }
 
+export interface JudgeOptions {
+  shared: boolean;
+  minAgeS: number;
+  nowS: number;
+  /** Instances that left this node less than min_age ago (the shared presence record): uuid -> seconds ago. */
+  leftRecently?: Map<string, number>;
+}
+
 /** Every entry of the instances path, judged. Pure. */
-export function judgeTree(entries: TreeEntry[], v: HostedView, o: { shared: boolean; minAgeS: number; nowS: number }): TreeJudgement {
+export function judgeTree(entries: TreeEntry[], v: HostedView, o: JudgeOptions): TreeJudgement {
   const findings: Finding[] = [];
   const hosted: TreeJudgement['hosted'] = [];
   const notes: string[] = [];
   const base = (e: TreeEntry, kind: FindingKind, why: string, uuid?: string): Finding => {
     const ageS = Math.max(0, Math.round(o.nowS - e.newestMtimeS));
-    return { kind, path: e.path, ...(uuid ? { uuid } : {}), bytes: e.bytes, ageS, young: ageS < o.minAgeS, why };
+    // Files can be old while the instance only just left (a cold migration): the departure counts too.
+    const left = uuid === undefined ? undefined : o.leftRecently?.get(uuid);
+    const young = ageS < o.minAgeS || left !== undefined;
+    return { kind, path: e.path, ...(uuid ? { uuid } : {}), bytes: e.bytes, ageS, young, why: left === undefined ? why : `${why}; the instance left this node ${formatAge(left)} ago` };
   };
   for (const e of entries) {
     const c = classify(e);

@@ -124,6 +124,21 @@ test('orphaned-disks and reap-disks on the lab disk tree', async (t) => {
     heal();
   });
 
+  await t.test('an instance that just left (shared presence record): its old dir is young, and not reaped', () => {
+    assert.equal(probe().code, 0); // the presence record knows instance 1 is here
+    const [gone, ...staying] = e.instances;
+    age(instanceDir(d, gone.uuid), 2 * HOUR);
+    writeLibvirtNode({ dir: e.dir, instances: staying }); // its domain is gone: it left
+    const r = probe('-c', '0');
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stdout, new RegExp(`\norphan: ${instanceDir(d, gone.uuid)} \\(.*, 2 h 0 min old\\): no instance hosted here; not compared with Nova; the instance left this node \\d+ s ago; younger than min_age`));
+    const reap = reaper('--apply');
+    assert.equal(reap.code, 1, reap.stdout);
+    assert.match(reap.stdout, new RegExp(`skipped ${instanceDir(d, gone.uuid)}: the instance left this node \\d+ s ago, less than min_age \\(3600 s\\)`));
+    assert.ok(existsSync(instanceDir(d, gone.uuid)));
+    heal(); // back in libvirt: it arrived again
+  });
+
   await t.test('_resize and _del leftovers: WARNING, each listed', () => {
     const resize = diskFault(d, e, 'resize-leftover');
     const del = diskFault(d, e, 'del-leftover', 2);

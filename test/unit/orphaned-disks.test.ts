@@ -146,6 +146,10 @@ test('judging the tree: orphans, leftovers, a resize awaiting confirmation, shar
   ]);
   assert.match(t.findings[3].why, /Nova: instance deleted$/);
   assert.ok(t.notes.some((n) => n.includes(`${UUID(2)}_resize: resize of a hosted instance in progress or awaiting confirmation`)));
+  // An instance that left only just now (the shared presence record): young, whatever its files' age.
+  const left = judgeTree([{ ...entry(UUID(4)), files: ['disk'] }], v, { shared: false, minAgeS: 3600, nowS: 10_000, leftRecently: new Map([[UUID(4), 90]]) });
+  assert.equal(left.findings[0].young, true);
+  assert.match(left.findings[0].why, /; the instance left this node 90 s ago$/);
   // Shared storage: only the one Nova says is deleted is an orphan.
   const s = judgeTree(entries.map((e) => ({ ...e, files: [...e.files] })), v, { shared: true, minAgeS: 3600, nowS: 10_000 });
   assert.deepEqual(s.findings.filter((f) => f.kind === 'orphan').map((f) => f.path), [`/i/${UUID(9)}`]);
@@ -195,6 +199,7 @@ test('reaper guards, each refusing on real files', async () => {
     inventory: inventory([inst(UUID(2), { state: 'shutoff', name: 'instance-00000002' }), inst(UUID(3), { sources: ['file'] })]),
     open: { holders: new Map([[join(ip, UUID(4), 'disk'), 'pid 42 (qemu-system-x86)']]), unreadable: 0 },
     nowS: () => Date.now() / 1000,
+    leftRecently: [],
   };
   const why = async (name: string, change: Partial<GuardContext> = {}) => {
     const r = await checkGuards({ ...g, ...change }, name);
@@ -221,6 +226,8 @@ test('reaper guards, each refusing on real files', async () => {
   assert.equal(await why(UUID(5), { open: { error: 'cannot scan /proc: EACCES' } }), 'cannot tell which files are open: cannot scan /proc: EACCES');
   assert.equal(await why(UUID(5), { open: { holders: new Map(), unreadable: 3 } }), 'cannot tell which files are open: /proc of 3 processes unreadable');
   assert.equal(await why(UUID(10)), 'gone since the scan');
+  const departed = { uuid: UUID(5), first: 0, last: 0, left: Date.now() / 1000 - 90, ips: [], macs: [], ports: [] };
+  assert.equal(await why(UUID(5), { leftRecently: [departed] }), 'the instance left this node 90 s ago, less than min_age (3600 s)');
   // instances_path itself reached through a symlink: entries still resolve inside it.
   symlinkSync(ip, join(scratch, 'via-link'));
   assert.equal(await why(UUID(1), { instancesPath: join(scratch, 'via-link') }), 'passes');

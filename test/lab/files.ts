@@ -78,8 +78,8 @@ export function writeConfig(env: LabEnv): void {
     probes: {
       // arping for an IP with no route goes out of the link namespace's one leg into br-int.
       'instance-routed': { ping_namespace: env.linkNs, link_namespace: env.linkNs, arp_interface: env.linkIface, timeout: 500, retries: 1 },
-      // The node's nova instances tree (up --disks), else a path that cannot exist: UNKNOWN, never the host's.
-      'orphaned-disks': { instances_path: env.disks?.root ?? join(env.dir, 'instances') },
+      // The node's nova instances tree (up --disks); a lab without one has nothing to check (off in `run`).
+      'orphaned-disks': { enabled: !!env.disks, instances_path: env.disks?.root ?? join(env.dir, 'instances') },
     },
     oco: { dir: env.ocoDir },
   };

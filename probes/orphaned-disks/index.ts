@@ -60,7 +60,6 @@ export interface Scan {
   findings: Finding[];
   instances: number;
   shared: boolean;
-  inventory: Inventory;
 }
 
 /** The whole check, minus the verdict: shared by the probe and the reaper. */
@@ -95,7 +94,7 @@ export async function scanInstancesPath(o: Options, inventory: Inventory, host: 
     findings.push(...chainFindings(entry, uuid, chains, { minAgeS: o.min_age, nowS }, view.byUuid.get(uuid)?.name));
   }
   log.debug(`${disks} disk files of hosted instances checked, ${cache.size} image headers read, in ${Math.round(Date.now() - nowS * 1000)} ms`);
-  return { findings, instances: t.hosted.length, shared, inventory };
+  return { findings, instances: t.hosted.length, shared };
 }
 
 export default defineProbe({

@@ -109,12 +109,12 @@ async function execute(select: (config: Config) => AnyProbe[], opts: CommonOptio
   return { text, code: overall };
 }
 
-function buildProgram(done: (out: CliOutput) => void): Command {
+function buildProgram(done: (out: CliOutput) => void, writeOut: (text: string) => void): Command {
   const program = new Command('lm-probe')
     .description('Post-live-migration health checks for OpenStack compute nodes (Nagios plugin compatible).')
     .version(pkg.version, '-V, --version')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => done({ text: s, code: 0 }), writeErr: () => {} })
+    .configureOutput({ writeOut, writeErr: () => {} })
     .addHelpText('after', '\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (`run`: the worst of its probes).');
 
   program
@@ -206,7 +206,8 @@ function buildProgram(done: (out: CliOutput) => void): Command {
 /** Parse argv and run; resolves to what to print on stdout and the exit code. */
 export async function runCli(argv: string[]): Promise<CliOutput> {
   let out: CliOutput | undefined;
-  const program = buildProgram((o) => { out ??= o; });
+  let printed = ''; // --help and --version text, written in pieces
+  const program = buildProgram((o) => { out ??= o; }, (text) => { printed += text; });
   const args = argv.slice(2);
   if (args.length === 0) {
     return { text: formatNagios(unknownResult('lm-probe', 'no command given (lm-probe --help; lm-probe list for the probes)')), code: Status.UNKNOWN };
@@ -217,7 +218,7 @@ export async function runCli(argv: string[]): Promise<CliOutput> {
     if (out) return out;
     if (err instanceof CommanderError) {
       // --help and --version end through here with exit code 0 and their text already captured.
-      if (err.exitCode === 0) return out ?? { text: '', code: 0 };
+      if (err.exitCode === 0) return out ?? { text: printed, code: 0 };
       const reason = err.message.replace(/^error: /, '').replace(/\n[\s\S]*/, '');
       return { text: formatNagios(unknownResult('lm-probe', `usage: ${reason} (lm-probe --help)`)), code: Status.UNKNOWN };
     }

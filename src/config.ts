@@ -20,7 +20,8 @@ const core = {
   inventory: obj({
     sources: list(['libvirt', 'ovs', 'openstack', 'file'], 'where to learn what is hosted here; the order is the precedence of facts', SOURCE_NAMES.filter((n) => n !== 'cache')),
     libvirt: obj({
-      uri: str('qemu:///system', 'libvirt connection URI (virsh -c)'),
+      uri: str('qemu:///system', 'libvirt connection URI (virsh -c): qemu:///system, qemu+unix:///system?socket=PATH, test:///FILE'),
+      allow_remote: bool(false, 'also accept qemu+tls:// and qemu+tcp:// URIs to another host'),
     }, 'domains defined on this node, with the nova metadata Nova writes into their XML'),
     ovs: obj({
       db: str('unix:/run/openvswitch/db.sock', 'OVSDB to read Interfaces from (ovs-vsctl --db)'),
@@ -46,7 +47,7 @@ const core = {
       token_cache: str('/var/cache/lm-probe/token.json', 'Keystone token cache, mode 0600, reused until shortly before it expires'),
     }, 'the OpenStack APIs: what Nova and Neutron believe is on this node'),
     file: str('', 'inventory file (YAML or JSON) listing the instances hosted here ("" = none)'),
-    on_degraded: oneOf(['warning', 'unknown', 'ok'] as const, 'warning', 'best status a probe may report while a source failed (it may hide instances); the reason is always in the output'),
+    on_degraded: oneOf(['warning', 'unknown', 'ok'] as const, 'warning', 'best status a probe may report while a source failed and no fresh cache stood in for it (instances may be hidden); the reason is always in the output'),
     cache: obj({
       path: str('/var/cache/lm-probe/inventory.json', 'last good merged inventory, used when a source fails'),
       max_age: num(3600, 'seconds after which the cache is too old to use (0: never use it)', { min: 0 }),

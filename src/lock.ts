@@ -9,7 +9,8 @@
  * both found it stale cannot both take it. Within one process the nonce tells this run's lock
  * from another run's.
  */
-import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { makeDir } from './fsutil.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -79,7 +80,7 @@ async function breakStale(path: string, stale: string): Promise<void> {
 }
 
 export async function acquireLock(dir: string, name: string): Promise<LockResult> {
-  await mkdir(dir, { recursive: true });
+  await makeDir(dir);
   const path = join(dir, `${name}.lock`);
   const nonce = randomBytes(8).toString('hex');
   const mine = `${process.pid} ${startTime(process.pid) ?? '0'} ${nonce}\n`;

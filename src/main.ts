@@ -7,6 +7,7 @@ import { runCli } from './cli.js';
 import { killAllCommands } from './host/exec.js';
 
 function exitWith(text: string, code: number): void {
+  killAllCommands(); // nothing lm-probe started outlives it
   if (!text) return void process.exit(code);
   process.stdout.write(text, () => process.exit(code));
 }

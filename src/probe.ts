@@ -43,6 +43,11 @@ export interface Probe<S extends Shape = Shape> {
   /** Keys under `probes.<name>` in the config; `enabled` is added by the core. When the shape
    *  has `warning` and `critical` range keys, -w/-c on `lm-probe <name>` override them. */
   options: S;
+  /**
+   * The external commands this probe may run (besides the inventory's). The fault matrix
+   * (test/faults/) makes each of them missing, failing, garbage-printing and hung in turn.
+   */
+  tools: readonly string[];
   run(ctx: ProbeContext<Infer<ObjectField<S>>>): Promise<ProbeOutcome>;
 }
 

@@ -64,7 +64,7 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
 
   const abort = new AbortController();
   const state = new StateStore(join(shared.config.state_dir, probe.name), log);
-  const used = { inventory: false, presence: false, waitingFor: '' };
+  const used = { inventory: false, inventoryDone: false, presence: false, waitingFor: '' };
   let partial: ProbeOutcome | undefined;
   let presenceProblems: string[] = [];
 
@@ -79,7 +79,9 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
         used.inventory = true;
         used.waitingFor = 'the inventory';
         try {
-          return await shared.inventory();
+          const inv = await shared.inventory();
+          used.inventoryDone = true;
+          return inv;
         } finally {
           used.waitingFor = '';
         }
@@ -127,22 +129,30 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
   clearTimeout(timer);
   if (abort.signal.aborted) await Promise.race([settled, new Promise((r) => setTimeout(r, SETTLE_MS))]);
   else await settled;
+  // A command the probe no longer waits for (a sibling of one that failed) ends with the probe.
+  if (!abort.signal.aborted && activeCommands(abort.signal).length) abort.abort();
 
   // Reduced coverage and lost state are worth a line of their own, whatever the probe said.
   const extra = [...state.problems, ...presenceProblems];
-  if (used.inventory && !abort.signal.aborted) {
+  // ("no inventory: ..." already names every source that failed.)
+  // Even after a deadline cut: a source that used up half the time is part of the story.
+  if (used.inventoryDone && !result.summary.startsWith('no inventory:')) {
     const inv = await shared.inventory();
     extra.push(...degradedLines(inv).filter((l) => !result.details.includes(l)));
-    result = degrade(result, inv, shared.config.inventory.on_degraded);
+    if (!abort.signal.aborted) result = degrade(result, inv, shared.config.inventory.on_degraded);
   }
   if (extra.length) result = { ...result, details: [...result.details, ...extra] };
   return finish(result);
 }
 
-/** A degraded inventory may hide instances: an OK is worth `on_degraded` at best (default WARNING). */
+/**
+ * A source failed and no fresh cache stood in for it: instances may be hidden from the check, so
+ * an OK is worth `on_degraded` at best (default WARNING). With the cache standing in, the
+ * coverage is that of the last good inventory and the details say so.
+ */
 function degrade(r: Result, inv: Inventory, onDegraded: 'ok' | 'warning' | 'unknown'): Result {
   const failed = inv.sources.filter((s) => s.state === 'failed').map((s) => s.source);
-  if (!failed.length || r.status !== Status.OK || onDegraded === 'ok') return r;
+  if (!failed.length || inv.cacheAgeS !== undefined || r.status !== Status.OK || onDegraded === 'ok') return r;
   const status = onDegraded === 'unknown' ? Status.UNKNOWN : Status.WARNING;
   return { ...r, status, summary: `${r.summary}; inventory degraded (${failed.join(', ')} failed): ${STATUS_NAMES[status]} at best` };
 }

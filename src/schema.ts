@@ -13,11 +13,13 @@ export type BooleanField = Base<'boolean', boolean>;
 export type RangeField = Base<'range', string>;
 export type EnumField<V extends string = string> = Base<'enum', V> & { values: readonly V[] };
 export type ListField = Base<'list', string[]> & { values?: readonly string[] };
+/** Seconds: a number, or "500ms", "30s", "5m", "2h", "1d". */
+export type DurationField = Base<'duration', number> & { min?: number; max?: number };
 /** A string never shown: `lm-probe config` and --debug print it as ***. */
 export type SecretField = Base<'secret', string>;
 export interface ObjectField<S extends Shape = Shape> { kind: 'object'; fields: S; doc: string }
 /** A field holding one value (no nested keys). */
-export type LeafField = StringField | NumberField | BooleanField | RangeField | EnumField | ListField | SecretField;
+export type LeafField = StringField | NumberField | BooleanField | RangeField | EnumField | ListField | SecretField | DurationField;
 export type LeafShape = { [key: string]: LeafField };
 /** Free keys, each value of one field type (e.g. probe -> service name). */
 export interface MapField<V extends LeafField = LeafField> { kind: 'map'; values: V; doc: string }
@@ -46,6 +48,7 @@ export const range = (d: string, doc: string): RangeField => ({ kind: 'range', d
 export const oneOf = <V extends string>(values: readonly V[], d: V, doc: string): EnumField<V> => ({ kind: 'enum', values, default: d, doc });
 export const list = (d: string[], doc: string, values?: readonly string[]): ListField => ({ kind: 'list', default: d, doc, values });
 export const obj = <S extends Shape>(fields: S, doc = ''): ObjectField<S> => ({ kind: 'object', fields, doc });
+export const duration = (d: number, doc: string, o: { min?: number; max?: number } = {}): DurationField => ({ kind: 'duration', default: d, doc, ...o });
 export const secret = (doc: string): SecretField => ({ kind: 'secret', default: '', doc });
 export const map = <V extends LeafField>(values: V, doc: string): MapField<V> => ({ kind: 'map', values, doc });
 export const variants = <V extends Record<string, LeafShape>>(v: V, doc: string): VariantsField<V> => ({ kind: 'variants', variants: v, doc });
@@ -116,10 +119,11 @@ export function validateAny(node: unknown, field: Field, path: string, ctx: Walk
       const types = Object.keys(field.variants);
       return node.items.map((item, n) => {
         const at = `${path}[${n}]`;
-        if (!isMap(item)) return fail(`${at}: expected a mapping with a type (${types.join(', ')})`, item);
+        const failAt = (what: string, n: unknown): never => { throw new ConfigError(ctx.file, line(n), `${at}${what}`); };
+        if (!isMap(item)) return failAt(`: expected a mapping with a type (${types.join(', ')})`, item);
         const typeNode = item.items.find((p) => isScalar(p.key) && p.key.value === 'type')?.value;
         const type = isScalar(typeNode) ? String(typeNode.value) : undefined;
-        if (!type || !types.includes(type)) return fail(`${at}.type: expected one of ${types.join(', ')}, got ${JSON.stringify(type ?? null)}`, typeNode ?? item);
+        if (!type || !types.includes(type)) return failAt(`.type: expected one of ${types.join(', ')}, got ${JSON.stringify(type ?? null)}`, typeNode ?? item);
         const shape = { type: oneOf([type], type, 'which kind'), ...field.variants[type] };
         return validateAny(item, obj(shape), at, ctx);
       });
@@ -139,6 +143,13 @@ export function validateAny(node: unknown, field: Field, path: string, ctx: Walk
     case 'secret':
       if (typeof v !== 'string') return fail('expected a string');
       return v;
+    case 'duration': {
+      const secs = parseDuration(v);
+      if (secs === undefined) return fail(`expected a duration (30, "30s", "5m", "2h", "1d"), got ${JSON.stringify(v)}`);
+      if (field.min !== undefined && secs < field.min) fail(`must be at least ${field.min}s, got ${secs}s`);
+      if (field.max !== undefined && secs > field.max) fail(`must be at most ${field.max}s, got ${secs}s`);
+      return secs;
+    }
     case 'string':
       if (typeof v !== 'string') return fail(`expected a string, got ${JSON.stringify(v)}`);
       return v;
@@ -189,3 +200,12 @@ export function redact(value: unknown, field: Field): unknown {
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const UNIT_S: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Seconds from a number or "<n><ms|s|m|h|d>"; undefined when it is neither. */
+export function parseDuration(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : undefined;
+  const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(v.trim()) : null;
+  return m ? Number(m[1]) * UNIT_S[m[2]] : undefined;
+}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 const root = new URL('../build/test/', import.meta.url).pathname;
 const files = [];
-for (const dir of ['unit', 'integration']) {
+for (const dir of ['unit', 'integration', 'faults']) {
   const d = join(root, dir);
   if (!existsSync(d)) continue;
   for (const f of readdirSync(d).sort()) if (f.endsWith('.test.js')) files.push(join(d, f));

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # bird2/frr/gobgpd (the node's BGP speaker and the lab router), nagios4/nsca/icinga2/curl (the
 # lab's monitoring namespace, for passive checks), time (/usr/bin/time -v),
 # util-linux (unshare, setpriv).
-PACKAGES=(iproute2 iputils-ping arping fping mtr-tiny openvswitch-switch libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils bird2 frr gobgpd nagios4 nsca icinga2 curl time util-linux procps)
+PACKAGES=(iproute2 iputils-ping arping arp-scan ndisc6 fping mtr-tiny openvswitch-switch libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils bird2 frr gobgpd nagios4 nsca icinga2 curl time util-linux procps)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

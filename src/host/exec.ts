@@ -6,8 +6,11 @@
  * Every command runs in a process group of its own, and the whole group is killed at its
  * timeout, at the probe's deadline (the signal), on lm-probe's own SIGTERM/SIGINT, and once the
  * command itself has exited: a helper it forked (mtr's mtr-packet, a wrapper script's hung
- * child) can neither hold its output open past the limit nor outlive lm-probe.
+ * child) can neither hold its output open past the limit nor outlive lm-probe. Each command is
+ * also started under coreutils' `timeout`, which kills its group a second after the limit even
+ * if lm-probe itself was killed with SIGKILL and could do nothing.
  */
+import { basename } from 'node:path';
 import { ProbeError, oneLine } from '../errors.js';
 import { assertNamespace } from './validate.js';
 
@@ -52,6 +55,24 @@ export function killAllCommands(): void {
   for (const pgid of running.keys()) killGroup(pgid, 'SIGKILL');
 }
 
+/**
+ * One 'abort' listener per signal, whatever the number of commands waiting on it: a probe that
+ * runs eleven commands side by side would otherwise trip Node's MaxListenersExceededWarning
+ * (on lm-probe's stderr). Returns the function that unregisters `fn`.
+ */
+const aborters = new WeakMap<AbortSignal, Set<() => void>>();
+export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  let waiting = aborters.get(signal);
+  if (!waiting) {
+    const all = new Set<() => void>();
+    waiting = all;
+    aborters.set(signal, all);
+    signal.addEventListener('abort', () => { for (const f of [...all]) f(); }, { once: true });
+  }
+  waiting.add(fn);
+  return () => { waiting.delete(fn); };
+}
+
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10}s`;
 /** setTimeout's limit; a longer timeout would fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -60,11 +81,18 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
   const { execa } = await import('execa');
   let file = cmd;
   let argv = args;
+  // How the command is named in every message: the whole chain when a namespace is entered,
+  // so a hung or failing `ip` is named too.
+  const name = opts.namespace ? `ip netns exec ${opts.namespace} ${basename(cmd)}` : basename(cmd);
   if (opts.namespace) {
     file = 'ip';
     argv = ['netns', 'exec', assertNamespace(opts.namespace), cmd, ...args];
   }
-  if (opts.signal?.aborted) throw new ProbeError(`${cmd} not started: probe deadline reached`);
+  // The backstop: our own timer fires first; `timeout` only acts when lm-probe is gone.
+  const backstopS = Math.ceil(Math.min(opts.timeoutMs, MAX_TIMER_MS) / 1000) + 1;
+  argv = ['-s', 'KILL', String(backstopS), file, ...argv];
+  file = 'timeout';
+  if (opts.signal?.aborted) throw new ProbeError(`${name} not started: probe deadline reached`);
   execStats.spawned++;
   const child = execa(file, argv, {
     detached: true, // its own process group, killed whole
@@ -85,10 +113,9 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
     setTimeout(() => killGroup(pgid, 'SIGKILL'), 300).unref();
   };
   const timer = setTimeout(() => stop('timeout'), Math.min(Math.max(1, opts.timeoutMs), MAX_TIMER_MS));
-  const onAbort = () => stop('cancel');
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const forget = opts.signal ? onAbort(opts.signal, () => stop('cancel')) : undefined;
   if (pgid !== undefined) {
-    running.set(pgid, { cmd, signal: opts.signal });
+    running.set(pgid, { cmd: name, signal: opts.signal });
     // The command is done: whatever it left behind in its group is a stray (and may hold our pipes).
     child.once('exit', () => killGroup(pgid, 'SIGKILL'));
   }
@@ -97,15 +124,20 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
     r = await child;
   } finally {
     clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onAbort);
+    forget?.();
     if (pgid !== undefined) running.delete(pgid);
   }
   const stdout = String(r.stdout ?? '');
   const stderr = String(r.stderr ?? '');
   const code = (r as { code?: string }).code;
   if (code === 'ENOENT') throw new ProbeError(`${file} not found`);
-  if (stopped === 'timeout') throw new ProbeError(`${cmd} timed out after ${seconds(opts.timeoutMs)}`);
-  if (stopped === 'cancel') throw new ProbeError(`${cmd} cancelled: probe deadline reached`);
+  // `timeout` could not start the command: 127 not found, 126 not executable.
+  const failedToRun = /^timeout: failed to run command '([^']*)': (.*)$/m.exec(stderr);
+  if (failedToRun && (r.exitCode === 127 || r.exitCode === 126)) {
+    throw new ProbeError(r.exitCode === 127 ? `${failedToRun[1]} not found` : `${failedToRun[1]} cannot be run: ${oneLine(failedToRun[2], 80)}`);
+  }
+  if (stopped === 'timeout') throw new ProbeError(`${name} timed out after ${seconds(opts.timeoutMs)}`);
+  if (stopped === 'cancel') throw new ProbeError(`${name} cancelled: probe deadline reached`);
   const exitCode = r.exitCode ?? (r.signal ? 128 : 1);
   if (opts.namespace) {
     // `ip netns exec` reports its own failures on stderr before the command ever runs.
@@ -114,13 +146,13 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
     }
     if (/exec of "[^"]*" failed: No such file/i.test(stderr)) throw new ProbeError(`${cmd} not found`);
     if (/^(setting the network namespace|mount of \/sys failed|exec of)/im.test(stderr) && exitCode !== 0) {
-      throw new ProbeError(`ip netns exec ${opts.namespace} ${cmd}: ${oneLine(stderr, 160)}`);
+      throw new ProbeError(`${name}: ${oneLine(stderr, 160)}`);
     }
   }
-  if (exitCode === 127 && !stdout && /not found|No such file/i.test(stderr)) throw new ProbeError(`${cmd} not found (${oneLine(stderr, 100)})`);
+  if (exitCode === 127 && !stdout && /not found|No such file/i.test(stderr)) throw new ProbeError(`${name} not found (${oneLine(stderr, 100)})`);
   if (exitCode !== 0 && !(opts.okExitCodes ?? []).includes(exitCode)) {
     const why = oneLine(stderr || stdout || r.signal || 'no output', 160);
-    throw new ProbeError(`${cmd} exited ${r.signal ? `on ${r.signal}` : exitCode}: ${why}`);
+    throw new ProbeError(`${name} exited ${r.signal ? `on ${r.signal}` : exitCode}: ${why}`);
   }
   return { stdout, stderr, exitCode };
 }

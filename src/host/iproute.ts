@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import { ProbeError, oneLine } from '../errors.js';
 import { run } from './exec.js';
-import { canonicalIp } from './validate.js';
+import { assertNamespace, canonicalIp } from './validate.js';
 
 export interface HostRoute {
   /** The address the route is for (canonical form). */
@@ -44,6 +44,7 @@ export function parseHostRoutes(json: string): Map<string, HostRoute> {
 /** Every host route of a namespace, IPv4 and IPv6, in one `ip` process. */
 export async function readHostRoutes(namespace: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<Map<string, HostRoute>> {
   const args = ['-j', 'route', 'show', 'table', 'all'];
+  if (namespace) assertNamespace(namespace); // from the config: never an option ("-foo") or a path for `ip -n`
   // `ip -n NS` avoids the extra `ip netns exec` hop and fails clearly on a missing namespace.
   const { stdout } = await run('ip', namespace ? ['-n', namespace, ...args] : args, {
     timeoutMs: opts.timeoutMs,

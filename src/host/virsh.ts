@@ -38,8 +38,31 @@ const VIRSH_URI = /^[a-z][a-z0-9+.-]*:\/\/[A-Za-z0-9._~:@/?&=%+,-]*$/;
 /** One batch argument stays under Linux's 128 KiB limit on a single argv string. */
 const MAX_BATCH_CHARS = 120_000;
 
-export function assertVirshUri(uri: string): string {
-  if (!VIRSH_URI.test(uri)) throw new ProbeError(`invalid libvirt URI: ${JSON.stringify(uri)}`);
+/**
+ * Only the transports a compute node uses: qemu:///system (and qemu+unix with a socket path) and
+ * test:/// for the lab; qemu+tls/qemu+tcp to a host only when the operator allows remote URIs.
+ * No parameter but `socket`: libvirt's `command`, `netcat`, `proxy`, `keyfile` (ext, ssh) would
+ * make virsh run a program of the URI's choosing.
+ */
+export function assertVirshUri(uri: string, allowRemote = false): string {
+  const bad = (why: string) => new ProbeError(`invalid libvirt URI ${JSON.stringify(uri)}: ${why}`);
+  if (!VIRSH_URI.test(uri)) throw bad('unexpected characters');
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    throw bad('not a URI');
+  }
+  const scheme = u.protocol.slice(0, -1);
+  const local = ['qemu', 'qemu+unix', 'test'];
+  const remote = ['qemu+tls', 'qemu+tcp'];
+  if (remote.includes(scheme) && !allowRemote) throw bad(`${scheme} needs inventory.libvirt.allow_remote: true`);
+  if (!local.includes(scheme) && !remote.includes(scheme)) throw bad(`transport ${scheme} is not allowed (qemu, qemu+unix, test; qemu+tls, qemu+tcp with allow_remote)`);
+  if (local.includes(scheme) && u.host) throw bad('a local transport takes no host');
+  for (const key of u.searchParams.keys()) {
+    if (!(key === 'socket' && scheme === 'qemu+unix')) throw bad(`parameter ${key} is not allowed`);
+  }
+  if (scheme !== 'test' && !['/system', '/session'].includes(u.pathname)) throw bad('path must be /system or /session');
   return uri;
 }
 
@@ -136,7 +159,7 @@ export interface VirshOptions {
 
 /** virsh exits 1 on failure; its reason is on stderr as "error: ..." lines. */
 async function virsh(uri: string, args: string[], timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
-  const r = await run('virsh', ['-c', assertVirshUri(uri), ...args], {
+  const r = await run('virsh', ['-c', assertVirshUri(uri, true), ...args], { // remote allowed: the source checked the config's allow_remote
     timeoutMs,
     signal,
     okExitCodes: [1],

@@ -12,7 +12,9 @@
  *           ips: [198.18.1.2]
  * Errors name the file and line, like config errors.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+
+export const MAX_INVENTORY_FILE_BYTES = 4 * 1024 * 1024;
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { ProbeError } from '../errors.js';
 import { canonicalIp, isInterface, isIpAddress, isMac, isUuid } from '../host/validate.js';
@@ -94,8 +96,13 @@ export function parseInventoryFile(text: string, file: string): SourceInstance[]
 export function readInventoryFile(file: string): SourceInstance[] {
   let text: string;
   try {
+    // Thousands of instances fit in a few hundred KiB: a huge file is refused before parsing it
+    // can block the event loop past the deadline or exhaust memory.
+    const size = statSync(file).size;
+    if (size > MAX_INVENTORY_FILE_BYTES) throw new ProbeError(`${file} is ${size} bytes, more than an inventory file can be (${MAX_INVENTORY_FILE_BYTES} at most)`);
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof ProbeError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new ProbeError(code === 'ENOENT' ? `${file} not found` : `${file}: ${(err as Error).message}`);
   }

@@ -13,6 +13,7 @@ import { createLibvirtSource } from './libvirt.js';
 import { findDisagreements, mergeSources, type SourceFacts } from './merge.js';
 import { createOpenStackSource } from './openstack/index.js';
 import { createOvsSource } from './ovs.js';
+import { sanitize } from './sanity.js';
 import type { Instance, InventorySource, Inventory, SourceStatus } from './types.js';
 
 export function configuredSources(config: Config, log?: Logger): InventorySource[] {
@@ -67,6 +68,7 @@ export async function gatherInventory(config: Config, opts: { signal?: AbortSign
   }
   for (const st of statuses) opts.log?.debug(`inventory: ${st.source} ${st.state}: ${st.detail}`);
   inventory.instances = mergeSources(withCache);
+  inventory.problems = sanitize(inventory.instances, answered);
   inventory.findings = findDisagreements(answered, inventory.instances, config.host);
   if (!failed && answered.length > 0) {
     try {
@@ -78,9 +80,12 @@ export async function gatherInventory(config: Config, opts: { signal?: AbortSign
   return inventory;
 }
 
-/** One line per source that did not answer, for a probe's long output. */
+/** One line per source that did not answer and per problem in what they said, for a probe's long output. */
 export function degradedLines(inv: Inventory): string[] {
-  return inv.sources.filter((s) => s.state === 'failed').map((s) => `inventory degraded: ${s.source}: ${s.detail}`);
+  return [
+    ...inv.sources.filter((s) => s.state === 'failed').map((s) => `inventory degraded: ${s.source}: ${s.detail}`),
+    ...(inv.problems ?? []).map((p) => `inventory: ${p}`),
+  ];
 }
 
 /** The instances, or a ProbeError saying why no source could name them. */

@@ -5,7 +5,7 @@
  * by Neutron's tap naming rule; an interface no nova:port claims is still reported, id "".
  */
 import { ProbeError, oneLine } from '../errors.js';
-import { readDomains, type VirshDomain } from '../host/virsh.js';
+import { assertVirshUri, readDomains, type VirshDomain } from '../host/virsh.js';
 import { canonicalIp, isInterface, isIpAddress, isMac } from '../host/validate.js';
 import { childElement, childElements, parseXml, type XmlElement } from '../xml.js';
 import type { InstanceState, InventorySource, SourceInstance, SourcePort } from './types.js';
@@ -112,12 +112,12 @@ export function domainToInstance(d: VirshDomain, notes: string[] = []): SourceIn
   };
 }
 
-export function createLibvirtSource(cfg: { uri: string }): InventorySource {
+export function createLibvirtSource(cfg: { uri: string; allow_remote?: boolean }): InventorySource {
   return {
     name: 'libvirt',
     configured: () => cfg.uri !== '',
     gather: async ({ signal, timeoutMs }) => {
-      const { domains, vanished } = await readDomains(cfg.uri, { signal, timeoutMs });
+      const { domains, vanished } = await readDomains(assertVirshUri(cfg.uri, cfg.allow_remote), { signal, timeoutMs });
       const notes = vanished.map((v) => `libvirt: domain ${v.name} (${v.uuid}) was undefined while being read`);
       const instances = domains.map((d) => domainToInstance(d, notes));
       return notes.length ? { instances, notes } : { instances };

@@ -103,6 +103,8 @@ export interface Inventory {
   sources: SourceStatus[];
   /** Disagreements between sources, reported by probes; the inventory itself does not judge. */
   findings: string[];
+  /** Data no probe should trust (a broadcast "instance IP", a duplicate IP or UUID): removed or merged, and said. */
+  problems?: string[];
   /** When the cache stood in for a failed source: its age in seconds. */
   cacheAgeS?: number;
 }

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { ProbeError } from '../../src/errors.js';
 import { icmpScan, NOT_PERMITTED, type IcmpOptions, type IcmpReply } from '../../src/host/icmp.js';
 import { ipBatch, labUnavailableReason, nsExec, sh, shQuiet, uniquePrefix } from '../lab/netns.js';
+import { portableBundle } from '../support/portable.js';
 
 const unavailable = labUnavailableReason();
 const required = process.env.LMP_REQUIRE_LAB === '1';
@@ -162,14 +163,20 @@ test('garbage collection during the scan loses nothing (sessions strongly held)'
 });
 
 test('without CAP_NET_RAW: the exact reason, and auto falls back to fping', { skip }, () => {
-  // A fresh, empty namespace (lo down, no routes): nothing can leave it.
+  // A fresh, empty namespace (lo down, no routes): nothing can leave it. The bundled worker is
+  // copied where uid 65534 can read it (the checkout may lie under /root, mode 0700).
+  const bundle = portableBundle();
   const asNobody = (opts: IcmpOptions) => JSON.parse(sh('unshare', ['-n', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
-    process.execPath, WORKER], JSON.stringify({ ips: ['198.18.0.2'], opts })));
-  assert.deepEqual(asNobody({ timeoutMs: 200, retries: 0 }), { error: NOT_PERMITTED });
-  assert.equal(NOT_PERMITTED, 'raw ICMP socket not permitted (needs root or CAP_NET_RAW)');
-  const auto = asNobody({ timeoutMs: 200, retries: 0, backend: 'auto' });
-  assert.equal(auto.stats.backend, 'fping');
-  assert.deepEqual(auto.replies, [{ ip: '198.18.0.2', alive: false, error: 'Network is unreachable' }]);
+    process.execPath, bundle.worker], JSON.stringify({ ips: ['198.18.0.2'], opts })));
+  try {
+    assert.deepEqual(asNobody({ timeoutMs: 200, retries: 0 }), { error: NOT_PERMITTED });
+    assert.equal(NOT_PERMITTED, 'raw ICMP socket not permitted (needs root or CAP_NET_RAW)');
+    const auto = asNobody({ timeoutMs: 200, retries: 0, backend: 'auto' });
+    assert.equal(auto.stats.backend, 'fping');
+    assert.deepEqual(auto.replies, [{ ip: '198.18.0.2', alive: false, error: 'Network is unreachable' }]);
+  } finally {
+    bundle.remove();
+  }
 });
 
 test('fping backend gives the same alive/dead answer as raw', { skip }, async () => {

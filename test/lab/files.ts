@@ -49,7 +49,7 @@ export function inventoryYaml(env: LabEnv): string {
       uuid: i.uuid,
       name: i.name,
       state: 'running',
-      ports: [{ id: i.portId, mac: i.mac, tap: i.tap, ips: [i.ip] }],
+      ports: [{ id: i.portId, mac: i.mac, tap: i.tap, ips: i.ip6 ? [i.ip, i.ip6] : [i.ip] }],
     })),
   });
   YAML.visit(doc, {

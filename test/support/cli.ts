@@ -7,8 +7,8 @@ export const BIN = new URL('../../../bin/lm-probe', import.meta.url).pathname;
 
 export interface CliRun { code: number | null; stdout: string; stderr: string }
 
-export function lmProbe(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; prefix?: string[] } = {}): CliRun {
-  const argv = [...(opts.prefix ?? []), BIN, ...args];
+export function lmProbe(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; prefix?: string[]; bin?: string } = {}): CliRun {
+  const argv = [...(opts.prefix ?? []), opts.bin ?? BIN, ...args];
   const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000 });
   return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }

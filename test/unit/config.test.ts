@@ -81,3 +81,31 @@ test('config/lm-probe.example.yaml is the generated example and parses to the de
   const { host: _h2, source: _s2, ...defaults } = defaultConfig(registry);
   assert.deepEqual(parsed, defaults);
 });
+
+test('schema kinds for the next probes: durations, maps, typed lists of objects, secrets', async () => {
+  const { duration, map, obj, secret, str, num, validateAny, redact, parseDuration } = await import('../../src/schema.js');
+  const { LineCounter, parseDocument } = await import('yaml');
+  const schema = obj({
+    max_age: duration(600, 'seconds'),
+    names: map(str('', 'service'), 'probe -> service'),
+    token: secret('a token'),
+    passive: (await import('../../src/schema.js')).variants({
+      nsca: { host: str('', 'host'), port: num(5667, 'port') },
+      nrdp: { url: str('', 'url'), token: secret('token') },
+    }, 'channels'),
+  });
+  const parse = (text: string) => {
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines });
+    return validateAny(doc.contents, schema, '', { file: 'x.yaml', lines }) as Record<string, unknown>;
+  };
+  const v = parse('max_age: 10m\nnames: {instance-routed: routed}\ntoken: abc\npassive:\n  - {type: nsca, host: nagios}\n  - {type: nrdp, url: "https://n/", token: t0k}\n');
+  assert.equal(v.max_age, 600);
+  assert.deepEqual(v.names, { 'instance-routed': 'routed' });
+  assert.deepEqual(v.passive, [{ type: 'nsca', host: 'nagios', port: 5667 }, { type: 'nrdp', url: 'https://n/', token: 't0k' }]);
+  assert.deepEqual(redact(v, schema), { ...v, token: '***', passive: [{ type: 'nsca', host: 'nagios', port: 5667 }, { type: 'nrdp', url: 'https://n/', token: '***' }] });
+  assert.throws(() => parse('passive:\n  - {type: smoke}\n'), /^ConfigError: config error: x\.yaml:2: passive\[0\]\.type: expected one of nsca, nrdp, got "smoke"/);
+  assert.throws(() => parse('passive:\n  - {type: nsca, url: x}\n'), /x\.yaml:2: unknown key "passive\[0\]\.url" \(known: type, host, port\)/);
+  assert.throws(() => parse('max_age: soon\n'), /x\.yaml:1: max_age: expected a duration/);
+  assert.deepEqual(['500ms', '30s', '5m', '2h', '1d', 45, 'x', -1].map(parseDuration), [0.5, 30, 300, 7200, 86400, 45, undefined, undefined]);
+});

@@ -176,11 +176,16 @@ test('connection failures become one line', () => {
 });
 
 test('URIs are validated before they reach the command line', () => {
-  for (const ok of ['qemu:///system', 'test:///default', 'test:///tmp/lmp1/libvirt/node.xml', 'qemu+ssh://nova@compute-1/system?keyfile=/etc/k&no_verify=1']) assert.equal(assertVirshUri(ok), ok);
-  for (const bad of ['-c', '--help', 'qemu:///system;destroy x', 'qemu:///system x', 'system', '', 'qemu:///$(id)']) {
+  for (const ok of ['qemu:///system', 'qemu:///session', 'test:///default', 'test:///tmp/lmp1/libvirt/node.xml', 'qemu+unix:///system?socket=/tmp/lmp1/libvirtd/sock/libvirt-sock']) assert.equal(assertVirshUri(ok), ok);
+  for (const bad of ['-c', '--help', 'qemu:///system;destroy x', 'qemu:///system x', 'system', '', 'qemu:///$(id)',
+    // transports and parameters that make libvirt run a program of the URI's choosing
+    'qemu+ext:///system?command=/tmp/x.sh', 'qemu+ssh://localhost/system?command=/tmp/x.sh', 'qemu+ssh://nova@compute-1/system',
+    'qemu+unix:///system?socket=/s&command=/tmp/x.sh', 'qemu:///system?netcat=/tmp/nc', 'qemu+tls://compute-2/system?keyfile=/k',
+    'qemu+tcp://compute-2/system', 'qemu://compute-2/system', 'qemu:///../etc', 'lxc:///system']) {
     assert.throws(() => assertVirshUri(bad), /^ProbeError: invalid libvirt URI/, bad);
   }
-  assert.equal(createLibvirtSource({ uri: '' }).configured(), false);
-  assert.equal(createLibvirtSource({ uri: 'qemu:///system' }).configured(), true);
-  assert.equal(createLibvirtSource({ uri: 'qemu:///system' }).name, 'libvirt');
+  assert.equal(assertVirshUri('qemu+tls://compute-2/system', true), 'qemu+tls://compute-2/system', 'remote only when allowed');
+  assert.equal(createLibvirtSource({ uri: '', allow_remote: false }).configured(), false);
+  assert.equal(createLibvirtSource({ uri: 'qemu:///system', allow_remote: false }).configured(), true);
+  assert.equal(createLibvirtSource({ uri: 'qemu:///system', allow_remote: false }).name, 'libvirt');
 });

@@ -58,24 +58,35 @@ test('a bare pid ("1"), garbage or an empty file is no lock', async () => {
 });
 
 test('ten processes racing for a stale lock: exactly one gets it, every round', async () => {
+  // Each child loads the lock module, says READY, waits for "go" on stdin, tries once, says
+  // WON or LOST, and a winner holds the lock until its stdin closes (after every child answered).
   const script = `
     import(${JSON.stringify(new URL('../../src/lock.js', import.meta.url).href)}).then(async ({ acquireLock }) => {
-      const go = Number(process.argv[1]);
-      while (Date.now() < go) {}
-      const l = await acquireLock(${JSON.stringify(dir)}, 'race');
-      process.stdout.write(l.acquired ? 'WON' : 'LOST');
-      await new Promise((r) => setTimeout(r, 300)); // hold it while the others try
-      if (l.acquired) await l.release();
+      process.stdout.write('READY\\n');
+      process.stdin.setEncoding('utf8');
+      let l;
+      for await (const chunk of process.stdin) {
+        if (!l && chunk.includes('go')) {
+          l = await acquireLock(${JSON.stringify(dir)}, 'race');
+          process.stdout.write(l.acquired ? 'WON\\n' : 'LOST\\n');
+        }
+      }
+      if (l?.acquired) await l.release();
     });`;
   for (let round = 0; round < 5; round++) {
     writeFileSync(join(dir, 'race.lock'), '999999 1 dead\n'); // stale
-    const go = Date.now() + 400;
-    const outs = await Promise.all(Array.from({ length: 10 }, () => new Promise<string>((resolve) => {
-      const c = spawn(process.execPath, ['--input-type=module', '-e', script, String(go)]);
+    const children = Array.from({ length: 10 }, () => spawn(process.execPath, ['--input-type=module', '-e', script]));
+    const lines = children.map((c) => {
       let out = '';
-      c.stdout.on('data', (d) => { out += d; });
-      c.on('exit', () => resolve(out));
-    })));
-    assert.equal(outs.filter((o) => o === 'WON').length, 1, `round ${round}: ${outs.join(',')}`);
+      return new Promise<string>((resolve) => c.stdout.on('data', (d) => { out += d; if (/(WON|LOST)\n/.test(out)) resolve(out); }))
+        .then(() => out);
+    });
+    await Promise.all(children.map((c) => new Promise((r) => c.stdout.once('data', r))));
+    for (const c of children) c.stdin.write('go\n');
+    const outs = await Promise.all(lines);
+    for (const c of children) c.stdin.end();
+    await Promise.all(children.map((c) => new Promise((r) => c.on('exit', r))));
+    const won = outs.filter((o) => o.includes('WON')).length;
+    assert.equal(won, 1, `round ${round}: ${outs.map((o) => o.trim().replace('READY\n', '')).join(',')}`);
   }
 });

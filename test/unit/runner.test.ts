@@ -28,7 +28,7 @@ function shared(timeoutS = 30, deadline?: number) {
 
 const ok: ProbeOutcome = { status: Status.OK, summary: 'ok', details: [], perfdata: [] };
 const probe = (name: string, run: (ctx: ProbeContext<Record<string, never>>) => Promise<ProbeOutcome>) =>
-  defineProbe({ name, summary: name, options: {}, run });
+  defineProbe({ name, summary: name, options: {}, tools: [], run });
 /** Running, not a zombie waiting for its reaper. */
 const alive = (pid: number) => {
   try {

@@ -63,7 +63,12 @@ export interface Scan {
 }
 
 /** The whole check, minus the verdict: shared by the probe and the reaper. */
-export async function scanInstancesPath(o: Options, inventory: Inventory, host: string, log: Logger, presence?: Presence, nowS = Date.now() / 1000): Promise<Scan> {
+export async function scanInstancesPath(
+  o: Options, inventory: Inventory, host: string, log: Logger,
+  opts: { presence?: Presence; partial?: (s: Scan) => void; nowS?: number } = {},
+): Promise<Scan> {
+  const nowS = opts.nowS ?? Date.now() / 1000;
+  const presence = opts.presence;
   const shared = await sharedStorage(o, log);
   let entries;
   try {
@@ -81,6 +86,9 @@ export async function scanInstancesPath(o: Options, inventory: Inventory, host: 
   const absent = [...view.byUuid.keys()].filter((u) => isHosted(view, u) && !withDir.has(u));
   if (absent.length) log.debug(`${absent.length} instances hosted here have no dir in ${o.instances_path} (e.g. volume-backed): ${absent.slice(0, 10).join(' ')}${absent.length > 10 ? ' ...' : ''}`);
   for (const n of t.notes) log.debug(n);
+
+  // What is known before the headers are read (a hung mount may cut the run there).
+  opts.partial?.({ findings: t.findings, instances: t.hosted.length, shared });
 
   // Backing chains of the hosted instances' disks: every qcow2 among their files.
   const cache: HeaderCache = new Map();
@@ -107,8 +115,10 @@ export default defineProbe({
     const o = ctx.options;
     const inventory = await ctx.inventory();
     requireInstances(inventory);
-    const scan = await scanInstancesPath(o, inventory, ctx.config.inventory.openstack.host || ctx.config.host, ctx.log, await ctx.presence());
-    const outcome = verdict({ findings: scan.findings, instances: scan.instances, warning: o.warning, critical: o.critical, missingBacking: o.missing_backing, minAgeS: o.min_age, shared: scan.shared });
+    const judge = (scan: Scan) => verdict({ ...scan, warning: o.warning, critical: o.critical, missingBacking: o.missing_backing, minAgeS: o.min_age });
+    const host = ctx.config.inventory.openstack.host || ctx.config.host;
+    const scan = await scanInstancesPath(o, inventory, host, ctx.log, { presence: await ctx.presence(), partial: (s) => ctx.partial(judge(s)) });
+    const outcome = judge(scan);
     if (scan.findings.length) {
       const n = scan.findings.length;
       ctx.log.info(`${n} ${n === 1 ? 'entry' : 'entries'} of ${o.instances_path} ${n === 1 ? 'is' : 'are'} not what Nova should have left:`);

@@ -98,7 +98,7 @@ async function reap(config: Config, o: Options, q: Quarantine, apply: boolean, l
   const host = config.inventory.openstack.host || config.host;
   const inventory = await gatherInventory(config, { log });
   const presence = await readPresence(config, log);
-  const scan = await scanInstancesPath(o, inventory, host, log, presence);
+  const scan = await scanInstancesPath(o, inventory, host, log, { presence });
   const candidates = scan.findings.filter(isReclaimable);
   const r = new Report(log);
   if (!candidates.length) return r.out(`nothing to reap in ${o.instances_path}`);

@@ -6,6 +6,7 @@
  *   8  backing_file_offset (u64; 0 = no backing file)   16  backing_file_size (u32, < 1024)
  * The name is not NUL-terminated; a relative name is relative to the image's own directory.
  */
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
@@ -30,8 +31,11 @@ export function parseQcow2Header(head: Buffer): Qcow2Header {
 
 /** The backing file name of the image at `path` (a host path), null when none or not qcow2. */
 export async function readBackingName(path: string): Promise<string | null> {
-  const fh = await open(path, 'r');
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (a blocked pool thread also blocks exit).
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
+    const st = await fh.stat();
+    if (!st.isFile() && !st.isBlockDevice()) throw new Error(`${path} is not a regular file or block device`);
     const head = Buffer.alloc(20);
     const { bytesRead } = await fh.read(head, 0, 20, 0);
     const h = parseQcow2Header(head.subarray(0, bytesRead));

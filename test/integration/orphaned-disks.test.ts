@@ -176,6 +176,23 @@ test('orphaned-disks and reap-disks on the lab disk tree', async (t) => {
     heal();
   });
 
+  await t.test('a backing file that is a FIFO (opening it would wait for a writer): UNKNOWN at once, never a hang', () => {
+    const fifo = join(e.dir, 'hangs.fifo');
+    lmSpawnSync('mkfifo', [fifo]);
+    const disk = join(instanceDir(d, e.instances[0].uuid), 'disk');
+    try {
+      lmSpawnSync('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', 'raw', '-b', fifo, disk]);
+      const r = lmProbe(['orphaned-disks', '--config', config, '--timeout', '5'], { timeoutMs: 15_000 });
+      assertNoStack(r);
+      assert.equal(r.code, 3, r.stdout);
+      assert.match(r.stdout, /^ORPHANED-DISKS UNKNOWN - 1 backing chain not checked \|/);
+      assert.ok(r.stdout.includes(`\nunreadable: ${disk} (`) && r.stdout.includes(`backing chain not checked: ${fifo} is not a regular file or block device (instance-00000001, hosted here)`), r.stdout);
+    } finally {
+      rmSync(fifo, { force: true });
+      heal();
+    }
+  });
+
   await t.test('anything else in the instances path is listed, not judged', () => {
     writeFileSync(join(d.root, 'notes.txt'), 'hello');
     const r = probe();

@@ -257,3 +257,14 @@ test('open files: this process holding a file is found in one /proc scan', async
     await fh.close();
   }
 });
+
+test('the scan hands over what it knows before reading any header (a deadline may cut it there)', async () => {
+  const { scanInstancesPath, options } = await import('../../probes/orphaned-disks/index.js');
+  const { defaults, obj } = await import('../../src/schema.js');
+  const { Logger } = await import('../../src/log.js');
+  const o = { ...defaults(obj(options)), instances_path: join(scratch, 'instances'), shared: 'false' as const };
+  const seen: number[] = [];
+  const scan = await scanInstancesPath(o, inventory([inst(UUID(1))]), 'n1', new Logger({ sink: () => {} }), { partial: (s) => seen.push(s.findings.length) });
+  assert.equal(seen.length, 1);
+  assert.ok(seen[0] > 0 && seen[0] <= scan.findings.length, `${seen[0]} of ${scan.findings.length}`);
+});

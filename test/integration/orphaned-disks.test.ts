@@ -276,6 +276,19 @@ test('orphaned-disks and reap-disks on the lab disk tree', async (t) => {
     heal(); // diskHeal removes the (empty) quarantine too: not a lab entry
   });
 
+  await t.test('an action that fails: exit 2, said, the entry left where it was', () => {
+    const dir = oldOrphan();
+    writeFileSync(join(d.root, QUARANTINE), 'not a directory'); // the quarantine cannot be made
+    const r = reaper('--apply');
+    assert.equal(r.code, 2, r.stdout);
+    assert.match(r.stdout, /^REAP-DISKS CRITICAL - 0 of 1 entries quarantined/);
+    assert.ok(r.stdout.includes(`failed to quarantine ${dir}: ENOTDIR`), r.stdout);
+    assert.match(r.stderr, /\[ ERROR \] failed to quarantine /);
+    assert.ok(existsSync(dir));
+    rmSync(join(d.root, QUARANTINE));
+    heal();
+  });
+
   await t.test('guard: never a dir of a domain libvirt defines here, even shut off', () => {
     const del = diskFault(d, e, 'del-leftover', 2);
     age(del, 2 * HOUR);

@@ -5,9 +5,10 @@
  */
 import type { AnyProbe } from '../src/probe.js';
 import instanceRouted from './instance-routed/index.js';
+import bgpAnnouncements from './bgp-announcements/index.js';
 import orphanedDisks from './orphaned-disks/index.js';
 
-export const registry: AnyProbe[] = [instanceRouted, orphanedDisks];
+export const registry: AnyProbe[] = [instanceRouted, bgpAnnouncements, orphanedDisks];
 
 export function findProbe(name: string): AnyProbe | undefined {
   return registry.find((p) => p.name === name);

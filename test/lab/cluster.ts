@@ -16,7 +16,7 @@
  *   <prefix>-node  mig 198.18.253.0/31  ── veth ──  mig 198.18.253.1/31  <prefix>n2-node
  */
 import { labDown, labUp, loadLab, saveLab, type LabEnv, type LabUpOptions, type LibvirtDriver } from './lab.js';
-import { assertPrefix, readCurrent } from './files.js';
+import { assertPrefix, readCurrent, writeConfig } from './files.js';
 import { addonsBgpUp } from './addons.js';
 import { ipBatch, uniquePrefix } from './netns.js';
 import { kvmUnavailableReason } from './kvm.js';
@@ -80,7 +80,10 @@ export function clusterUp(opts: ClusterUpOptions): Cluster {
     // One monitoring namespace for both nodes, owned by node 1 (MONITORING.md).
     if (opts.monitoring) labMonitoringUp([node1, node2]);
     // Node 2's speaker peers with node 1's router, as both would with their top-of-rack router.
-    if (opts.bgp) addonsBgpUp(node2, opts.bgp, node1.bgp!);
+    if (opts.bgp) {
+      addonsBgpUp(node2, opts.bgp, node1.bgp!);
+      writeConfig(node2); // with its speaker's bgp-announcements section
+    }
     saveLab(node1);
     saveLab(node2);
     return { prefix, nodes: [node1, node2] };

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import YAML from 'yaml';
 import type { LabEnv } from './lab.js';
+import type { BgpLab } from './bgp.js';
 import { syncLibvirt } from './libvirt.js';
 
 export const LAB_ROOT = '/tmp';
@@ -78,12 +79,25 @@ export function writeConfig(env: LabEnv): void {
     probes: {
       // arping for an IP with no route goes out of the link namespace's one leg into br-int.
       'instance-routed': { ping_namespace: env.linkNs, link_namespace: env.linkNs, arp_interface: env.linkIface, timeout: 500, retries: 1 },
+      // The node's BGP speaker (bgp.ts): its control sockets are in the lab dir, GoBGP's API on the lab address in ns-link.
+      // A node without one has nothing to audit (`run` would say UNKNOWN "no BGP daemon").
+      'bgp-announcements': env.bgp ? bgpProbeConfig(env.bgp) : { enabled: false },
       // The node's nova instances tree (up --disks); a lab without one has nothing to check (off in `run`).
       'orphaned-disks': { enabled: !!env.disks, instances_path: env.disks?.root ?? join(env.dir, 'instances') },
     },
     oco: { dir: env.ocoDir },
   };
   writeAtomic(env.configFile, YAML.stringify(config));
+}
+
+/** bgp-announcements' section for a lab's speaker: `daemon: auto` finds it among the three. */
+export function bgpProbeConfig(bgp: BgpLab): Record<string, unknown> {
+  return {
+    namespace: bgp.speakerNs,
+    bird_socket: join(bgp.dir, 'bird', 'bird.ctl'),
+    frr_vty_dir: join(bgp.dir, 'frr'),
+    gobgp_api: `${bgp.speakerAddr}:${bgp.apiPort ?? 50051}`,
+  };
 }
 
 export function readLabRecord(prefix: string): LabRecord | null {

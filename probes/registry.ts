@@ -6,9 +6,11 @@
 import type { AnyProbe } from '../src/probe.js';
 import instanceRouted from './instance-routed/index.js';
 import bgpAnnouncements from './bgp-announcements/index.js';
+import openflowRules from './openflow-rules/index.js';
 import orphanedDisks from './orphaned-disks/index.js';
+import ovsPorts from './ovs-ports/index.js';
 
-export const registry: AnyProbe[] = [instanceRouted, bgpAnnouncements, orphanedDisks];
+export const registry: AnyProbe[] = [instanceRouted, bgpAnnouncements, ovsPorts, openflowRules, orphanedDisks];
 
 export function findProbe(name: string): AnyProbe | undefined {
   return registry.find((p) => p.name === name);

@@ -23,9 +23,6 @@ const core = {
       uri: str('qemu:///system', 'libvirt connection URI (virsh -c): qemu:///system, qemu+unix:///system?socket=PATH, test:///FILE'),
       allow_remote: bool(false, 'also accept qemu+tls:// and qemu+tcp:// URIs to another host'),
     }, 'domains defined on this node, with the nova metadata Nova writes into their XML'),
-    ovs: obj({
-      db: str('unix:/run/openvswitch/db.sock', 'OVSDB to read Interfaces from (ovs-vsctl --db)'),
-    }, 'OVS interfaces with the external_ids Neutron and libvirt set'),
     openstack: obj({
       cloud: str('', 'a clouds.yaml entry (default: $OS_CLOUD); or fill auth below; or the OS_* variables'),
       auth: obj({
@@ -53,6 +50,11 @@ const core = {
       max_age: num(3600, 'seconds after which the cache is too old to use (0: never use it)', { min: 0 }),
     }, 'the last good inventory'),
   }, 'where lm-probe learns what is hosted on this node'),
+  ovs: obj({
+    db: str('unix:/run/openvswitch/db.sock', 'OVSDB (ovs-vsctl --db): the ovs inventory source and the OVS probes read it'),
+    rundir: str('/run/openvswitch', 'ovs-vswitchd\'s run dir: ovs-ofctl reaches <rundir>/<bridge>.mgmt'),
+    integration_bridge: str('br-int', 'the bridge instance ports are plugged into'),
+  }, 'where Open vSwitch is on this node (the inventory and the OVS probes)'),
   oco: obj({
     enabled: bool(false, 'also write OCO status files (--oco does the same)'),
     dir: str('/usr/local/oco', 'codes go to <dir>/result/<probe>, the debug trace to <dir>/result_debug/<probe>'),

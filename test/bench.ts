@@ -40,15 +40,21 @@ function median(args: string[], runs = 3): Sample {
 }
 
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+/** Each lab state with the commands it is measured with: healthy, network faults, OVS faults. */
+const scenarios: { faults: Record<number, Fault>; commands: string[] }[] = [
+  { faults: {}, commands: ['inventory', 'instance-routed', 'ovs-ports', 'openflow-rules'] },
+  { faults: { 2: 'no-route', 3: 'drop-icmp', 4: 'dead' }, commands: ['instance-routed'] },
+  { faults: { 2: 'no-flows', 3: 'port-error', 4: 'no-port' }, commands: ['ovs-ports', 'openflow-rules'] },
+];
 console.log('command          instances  faults  wall_s(median)  cpu_s  max_rss_MB  processes  status');
 for (const n of sizes.length ? sizes : [6, 200]) {
-  for (const faults of [{}, { 2: 'no-route', 3: 'drop-icmp', 4: 'dead' } as Record<number, Fault>]) {
-    const lab = labUp({ instances: n, faults });
+  for (const { faults, commands } of scenarios) {
+    // The openvswitch firewall: the larger flow table (26 flows per port) of the two drivers.
+    const lab = labUp({ instances: n, faults, firewall: 'openvswitch' });
     try {
-      const commands = Object.keys(faults).length ? ['instance-routed'] : ['inventory', 'instance-routed'];
       for (const cmd of commands) {
         const m = median([cmd, '--config', lab.configFile]);
-        const label = Object.keys(faults).length ? '3' : '0';
+        const label = String(Object.keys(faults).length);
         console.log(`${cmd.padEnd(15)}  ${String(n).padStart(9)}  ${label.padStart(6)}  ${m.wallS.toFixed(2).padStart(14)}  ${m.cpuS.toFixed(2).padStart(5)}  ${(m.maxRssKb / 1024).toFixed(1).padStart(10)}  ${String(m.spawned).padStart(9)}  ${m.status}`);
       }
     } finally {

@@ -73,6 +73,9 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
   return () => { waiting.delete(fn); };
 }
 
+/** A command's limit inside a probe's deadline: `ms`, but never past the deadline (200 ms kept to report). */
+export const withinDeadline = (ms: number, remainingMs: number): number => Math.max(100, Math.min(ms, remainingMs - 200));
+
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10}s`;
 /** setTimeout's limit; a longer timeout would fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;

@@ -71,17 +71,20 @@ export function writeConfig(env: LabEnv): void {
     inventory: {
       sources: ['libvirt', 'ovs'],
       libvirt: { uri: env.kvm?.uri ?? `test://${join(env.dir, 'libvirt', 'node.xml')}` },
-      ovs: { db: env.ovsDb },
       openstack: { token_cache: join(env.dir, 'cache', 'token.json') },
       file: env.inventoryFile,
       cache: { path: join(env.dir, 'cache', 'inventory.json') },
     },
+    // The lab's own OVS: its db socket, and its rundir (<dir>/ovs) where ovs-ofctl finds br-int.mgmt.
+    ovs: { db: env.ovsDb, rundir: join(env.dir, 'ovs') },
     probes: {
       // arping for an IP with no route goes out of the link namespace's one leg into br-int.
       'instance-routed': { ping_namespace: env.linkNs, link_namespace: env.linkNs, arp_interface: env.linkIface, timeout: 500, retries: 1 },
       // The node's BGP speaker (bgp.ts): its control sockets are in the lab dir, GoBGP's API on the lab address in ns-link.
       // A node without one has nothing to audit (`run` would say UNKNOWN "no BGP daemon").
       'bgp-announcements': env.bgp ? bgpProbeConfig(env.bgp) : { enabled: false },
+      // vswitchd and the taps live in the node namespace; the link namespace must exist.
+      'ovs-ports': { namespace: env.nodeNs, namespaces: [env.linkNs] },
       // The node's nova instances tree (up --disks); a lab without one has nothing to check (off in `run`).
       'orphaned-disks': { enabled: !!env.disks, instances_path: env.disks?.root ?? join(env.dir, 'instances') },
     },

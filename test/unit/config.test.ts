@@ -20,7 +20,7 @@ test('defaults match the documented contract', () => {
   assert.equal(c.timeout, 30);
   assert.deepEqual(c.inventory.sources, ['libvirt', 'ovs', 'openstack', 'file']);
   assert.equal(c.inventory.libvirt.uri, 'qemu:///system');
-  assert.equal(c.inventory.ovs.db, 'unix:/run/openvswitch/db.sock');
+  assert.deepEqual(c.ovs, { db: 'unix:/run/openvswitch/db.sock', rundir: '/run/openvswitch', integration_bridge: 'br-int' });
   assert.equal(c.inventory.openstack.interface, 'internal');
   assert.equal(c.inventory.openstack.timeout, 10);
   assert.equal(c.inventory.file, '');

@@ -187,6 +187,21 @@ function buildProgram(done: (out: CliOutput) => void, writeOut: (text: string) =
     .description('run every enabled probe, then write the Prometheus textfile (metrics.textfile) with their statuses, perfdata and the migrations counted on this node')
     .action(async (opts: CommonOptions) => done(await execute((config) => registry.filter((p) => config.probes[p.name]?.enabled !== false), { ...opts, metrics: true }, 'lm-probe')));
 
+  // The orphaned-disks probe's opt-in reaper: all of it lives in probes/orphaned-disks/reap.ts.
+  program
+    .command('reap-disks')
+    .description('move what orphaned-disks finds into a quarantine (dry run unless --apply); --purge, --restore')
+    .option('--config <file>', 'config file (default /etc/lm-probe/config.yaml)')
+    .option('--apply', 'quarantine the orphans and leftovers (default: dry run, nothing changes)')
+    .option('--purge', 'delete quarantined entries older than quarantine_days')
+    .option('--restore <entry>', 'move a quarantined entry (<day>/<name> or <name>) back')
+    .option('--debug', 'trace every step on stderr')
+    .option('--quiet', 'no [ INFO ] lines on stderr')
+    .action(async (opts: Parameters<typeof import('../probes/orphaned-disks/reap.js').reapDisks>[0]) => {
+      const { reapDisks } = await import('../probes/orphaned-disks/reap.js');
+      done(await reapDisks(opts, registry));
+    });
+
   for (const probe of registry) {
     const thresholds = 'warning' in probe.options && 'critical' in probe.options;
     withCommonOptions(program.command(probe.name), thresholds)

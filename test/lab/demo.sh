@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # npm run demo: build lm-probe, bring up a 2-node lab with 6 instances on node 1 (2: no-route,
-# 3: drop-icmp, 4: no-flows), live-migrate instance 1 to node 2 forgetting its route and its
-# flows on node 1 (--leave route,flows; node 1's bird speaker, which follows its kernel routes,
-# then keeps announcing the /32 too),
-# run the probes against both nodes and print what they say, then tear the lab down.
+# 3: drop-icmp, 4: no-flows) and a nova disk tree on each node, live-migrate instance 1 to node 2
+# forgetting its route, its flows and its instance dir on node 1 (--leave route,flows,disk; node 1's
+# bird speaker, which follows its kernel routes, then keeps announcing the /32 too), run the probes
+# against both nodes and the disk reaper's dry run on node 1, print what they say, then tear the
+# lab down.
 # For a fresh Debian 12, as root. Exits 0 when the probes report non-OK: that is the point.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,10 +34,10 @@ trap down EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-lab_json=$(npm run -s lab -- up 6 --nodes 2 --bgp bird --faults 2:no-route,3:drop-icmp,4:no-flows)
+lab_json=$(npm run -s lab -- up 6 --nodes 2 --bgp bird --disks --faults 2:no-route,3:drop-icmp,4:no-flows)
 prefix=$(basename "$(dirname "$lab_json")")
 config1="$(dirname "$lab_json")/config.yaml"
-config2=$(npm run -s lab -- migrate 1 --leave route,flows --prefix "$prefix")
+config2=$(npm run -s lab -- migrate 1 --leave route,flows,disk --prefix "$prefix")
 npm run -s lab -- status "$prefix"
 
 # Nagios exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Non-OK is expected here.
@@ -51,7 +52,8 @@ probe() {
   child=""
   echo "(exit code $rc)"
 }
-probe run --config "$config1"    # node 1: the three faults, and the route, flows and BGP announcement instance 1 left behind
+probe run --config "$config1"    # node 1: the three faults, and the route, flows, BGP announcement and dir instance 1 left behind
+probe reap-disks --config "$config1"   # node 1: what the disk reaper would do (a dry run: nothing changes)
 probe run --config "$config2"    # node 2: instance 1, migrated
 # The migration, counted on both sides with its real duration and downtime (Prometheus textfile).
 for config in "$config1" "$config2"; do

@@ -85,6 +85,8 @@ export function writeConfig(env: LabEnv): void {
       'bgp-announcements': env.bgp ? bgpProbeConfig(env.bgp) : { enabled: false },
       // vswitchd and the taps live in the node namespace; the link namespace must exist.
       'ovs-ports': { namespace: env.nodeNs, namespaces: [env.linkNs] },
+      // The node's nova instances tree (up --disks); a lab without one has nothing to check (off in `run`).
+      'orphaned-disks': { enabled: !!env.disks, instances_path: env.disks?.root ?? join(env.dir, 'instances') },
     },
     oco: { dir: env.ocoDir },
     // `lm-probe metrics` writes here, never to the host's node_exporter directory.

@@ -109,7 +109,6 @@ export default defineProbe({
   name: 'orphaned-disks',
   summary: 'no instance dirs, _resize/_del leftovers or missing backing files left in Nova\'s instances path',
   options,
-  tools: [],
   // None: the tree, the qcow2 headers and mountinfo are read in-process (only the inventory runs virsh).
   tools: [],
   async run(ctx: ProbeContext<Options>) {

@@ -6,6 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { LineCounter, parseDocument } from 'yaml';
 import { SOURCE_NAMES } from './inventory/types.js';
+import { reportSchema } from './report/passive/config.js';
 import { bool, ConfigError, defaultValue, type Infer, list, num, obj, oneOf, type ObjectField, redact, secret, type Shape, str, validateAny } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/lm-probe/config.yaml';
@@ -62,6 +63,7 @@ const core = {
       unknown: num(300, 'code written for UNKNOWN', { integer: true }),
     }, 'status codes written to the OCO result file'),
   }, 'OCO status files'),
+  report: reportSchema,
 };
 
 /** What the config needs of a probe: its name, one-line summary and option schema. */
@@ -77,8 +79,8 @@ export function configSchema(registry: readonly ProbeOptionsSpec[]): ObjectField
   for (const p of registry) {
     probes[p.name] = obj({ enabled: bool(true, 'run this probe with `lm-probe run`'), ...p.options }, p.summary);
   }
-  const { oco, ...rest } = core;
-  return obj({ ...rest, probes: obj(probes, 'per-probe settings'), oco });
+  const { oco, report, ...rest } = core;
+  return obj({ ...rest, probes: obj(probes, 'per-probe settings'), oco, report });
 }
 
 type CoreConfig = Infer<ObjectField<typeof core>>;

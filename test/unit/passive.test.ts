@@ -74,10 +74,11 @@ test('command file line: [epoch] PROCESS_SERVICE_CHECK_RESULT, one line, within 
   assert.equal(line.split('\n').length, 2, 'a single line');
 });
 
-test('send_nsca input: tab-separated, output within the server limit (its buffer keeps a NUL)', () => {
+test('send_nsca input: tab-separated, ETB-terminated with real newlines, output within the server limit (its buffer keeps a NUL)', () => {
+  assert.equal(nscaLine(toPassive(result(), naming), 4096), 'node1\tInstances routed\t2\tINSTANCE-ROUTED CRITICAL - 1 IP of 3 instances unrouted|ips=3;;;0 unrouted=1;0;1;0\n198.18.0.7 (vm-1): no route\nok: 2 others\x17');
   const p = toPassive(result({ details: Array(100).fill('y'.repeat(100)) }), naming);
   const line = nscaLine(p, 512);
-  const [host, service, rc, output] = line.replace(/\n$/, '').split('\t');
+  const [host, service, rc, output] = line.replace(/\x17$/, '').split('\t');
   assert.deepEqual([host, service, rc], ['node1', 'Instances routed', '2']);
   assert.ok(bytes(output) <= 511);
   assert.ok(output.endsWith(cutMarker(511)));

@@ -1,5 +1,5 @@
 /**
- * NSCA through send_nsca: `host<TAB>service<TAB>rc<TAB>output` on its stdin. send_nsca's exit
+ * NSCA through send_nsca: `host<TAB>service<TAB>rc<TAB>output<ETB>` on its stdin. send_nsca's exit
  * status says the packet left, not that it was accepted: with a wrong password it still exits
  * 0 and the server drops the result silently (NSCA's protocol has no answer; README says so).
  */
@@ -11,8 +11,12 @@ import { pluginText, type PassiveResult } from './message.js';
 
 export interface NscaOptions { host: string; port: number; config: string; command: string; max_output: number }
 
-/** send_nsca's input line; the output is cut to the server's limit (its buffer keeps a final NUL). */
-export const nscaLine = (r: PassiveResult, maxOutput: number) => `${r.host}\t${r.service}\t${r.status}\t${pluginText(r, maxOutput - 1, '\\n')}\n`;
+/**
+ * send_nsca's input record. Since NSCA 2.9 a record may end with ETB (0x17) instead of a newline,
+ * so the output keeps real newlines (long output; nsca escapes them for Nagios). The output is
+ * cut to the server's limit, less the final NUL of its buffer.
+ */
+export const nscaLine = (r: PassiveResult, maxOutput: number) => `${r.host}\t${r.service}\t${r.status}\t${pluginText(r, maxOutput - 1, '\n')}\x17`;
 
 export function nscaChannel(name: string, o: NscaOptions): Channel {
   return {

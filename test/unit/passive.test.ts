@@ -240,3 +240,15 @@ test('backoff: next run, then 1, 2, 4 minutes... up to backoff_max; a success re
     assert.equal((await s.spool.backoff()).failures, 0);
   } finally { s.done(); }
 });
+
+test('reporter: a result older than report.max_age is never sent as current, and says so', async () => {
+  const s = setup('all', []);
+  try {
+    const r = new PassiveReporter(s.channel, s.spool, { ...naming, max_age: 600, keep: 'all', timeoutMs: 1000 }, new Logger({ quiet: true, sink: () => {} }));
+    await r.deliver(s.run({ checkedAt: Date.now() - 601_000 }));
+    await r.close();
+    assert.deepEqual(r.records.map((x) => [x.outcome, x.reason]), [['stale', 'older than report.max_age 600s: not sent']]);
+    assert.equal(s.channel.sent.length, 0);
+    assert.deepEqual(await s.spool.entries(), []);
+  } finally { s.done(); }
+});

@@ -110,7 +110,7 @@ describe('passive delivery to the lab\'s receivers', () => {
     const unknown = inNode(['run', '--passive', '--config', config('icinga-unknown', { service_names: { 'instance-routed': 'no-such-service' }, passive: [icinga()] })]);
     assert.equal(unknown.doc.delivery[0].outcome, 'rejected');
     assert.match(unknown.doc.delivery[0].reason!, new RegExp(`Icinga has no service ${host}!no-such-service`));
-    assert.match(unknown.run.stderr, /\[ ERROR \] passive:icinga2: .* REJECTED .*no-such-service/);
+    assert.match(unknown.run.stderr, /\[ ERROR \] passive:icinga2: REJECTED .*no-such-service.*; dropped, not retried/);
     assert.equal(unknown.doc.spool.icinga2.waiting, 0);
     const wrong = inNode(['run', '--passive', '--config', config('icinga-wrong', { passive: [{ ...icinga(), password_file: secret('wrong.pw', 'wrong') }] })]);
     assert.equal(wrong.doc.delivery[0].outcome, 'rejected');

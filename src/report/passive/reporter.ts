@@ -161,7 +161,7 @@ export class PassiveReporter implements Reporter {
     const took = ms !== undefined ? ` in ${ms} ms` : '';
     if (outcome === 'delivered') log.info(`${this.name}: delivered ${what} to ${this.channel.target}${took}${reason ? `: ${reason}` : ''}`);
     else if (outcome === 'spooled') log.warn(`${this.name}: ${what} not delivered (${reason}): spooled in ${this.spool.dir}`);
-    else if (outcome === 'rejected') log.error(`${this.name}: ${this.channel.target} REJECTED ${what}: ${reason}; dropped, not retried`);
+    else if (outcome === 'rejected') log.error(`${this.name}: REJECTED ${what}: ${reason}; dropped, not retried`);
     else log.warn(`${this.name}: ${what} ${reason}`);
   }
 }

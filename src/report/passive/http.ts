@@ -26,6 +26,15 @@ export async function tlsAgent(o: TlsOptions): Promise<Agent | undefined> {
   });
 }
 
+/** Basic auth from a user name and a private password file; none without a user name. */
+export async function basicAuth(username: string, passwordFile: string, what: string): Promise<{ username: string; password: string } | undefined> {
+  if (!username) return undefined;
+  return { username, password: passwordFile ? await readSecretFile(passwordFile, what) : '' };
+}
+
+/** `base` (with or without a trailing slash) + `path`. */
+export const endpoint = (base: string, path: string) => `${base.replace(/\/+$/, '')}${path}`;
+
 export interface PostOptions {
   headers?: Record<string, string>;
   auth?: { username: string; password: string };

@@ -6,8 +6,7 @@
  * object is named in the URL): both mean "unknown service", rejected for good.
  */
 import { delivered, rejected, retry, type Channel, type Outcome } from './channel.js';
-import { readSecretFile } from './credentials.js';
-import { isOutcome, post, statusOutcome, tlsAgent, type HttpAnswer } from './http.js';
+import { basicAuth, endpoint, isOutcome, post, statusOutcome, tlsAgent, type HttpAnswer } from './http.js';
 import { icingaParts, type PassiveResult } from './message.js';
 
 export interface Icinga2Options {
@@ -49,16 +48,15 @@ export function icingaOutcome(a: HttpAnswer, url: string, r: PassiveResult): Out
 }
 
 export function icinga2Channel(name: string, o: Icinga2Options, maxAgeS: number): Channel {
-  const url = `${o.url.replace(/\/+$/, '')}/v1/actions/process-check-result`;
+  const url = endpoint(o.url, '/v1/actions/process-check-result');
   return {
     name,
     target: url,
     async send(r, timeoutMs) {
       if (!o.url) return retry('report.passive icinga2: no url configured');
-      const auth = o.username ? { username: o.username, password: o.password_file ? await readSecretFile(o.password_file, 'Icinga API password file') : '' } : undefined;
-      const a = await post(url, JSON.stringify(icingaBody(r, o.max_output, maxAgeS)), {
+            const a = await post(url, JSON.stringify(icingaBody(r, o.max_output, maxAgeS)), {
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        auth,
+        auth: await basicAuth(o.username, o.password_file, 'Icinga API password file'),
         agent: await tlsAgent({ cacert: o.cacert, tlsName: o.tls_name, cert: o.cert, keyFile: o.key_file }),
         timeoutMs,
       });

@@ -4,8 +4,7 @@
  * anonymous. Answers: 200 (empty body) taken, 401 no credentials, 403 wrong ones.
  */
 import { delivered, retry, type Channel } from './channel.js';
-import { readSecretFile } from './credentials.js';
-import { isOutcome, post, statusOutcome, tlsAgent } from './http.js';
+import { basicAuth, endpoint, isOutcome, post, statusOutcome, tlsAgent } from './http.js';
 import { pluginText, type PassiveResult } from './message.js';
 
 export interface WsArbiterOptions { url: string; username: string; password_file: string; cacert: string; max_output: number }
@@ -20,16 +19,15 @@ export const wsArbiterBody = (r: PassiveResult, maxOutput: number) =>
   }).toString();
 
 export function wsArbiterChannel(name: string, o: WsArbiterOptions): Channel {
-  const url = `${o.url.replace(/\/+$/, '')}/push_check_result`;
+  const url = endpoint(o.url, '/push_check_result');
   return {
     name,
     target: url,
     async send(r, timeoutMs) {
       if (!o.url) return retry('report.passive ws_arbiter: no url configured');
-      const auth = o.username ? { username: o.username, password: o.password_file ? await readSecretFile(o.password_file, 'ws_arbiter password file') : '' } : undefined;
-      const a = await post(url, wsArbiterBody(r, o.max_output), {
+            const a = await post(url, wsArbiterBody(r, o.max_output), {
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        auth,
+        auth: await basicAuth(o.username, o.password_file, 'ws_arbiter password file'),
         agent: await tlsAgent({ cacert: o.cacert }),
         timeoutMs,
       });

@@ -1,6 +1,7 @@
 /**
- * The delivery part of the command line: `--passive` (deliver to report.passive) and
- * `lm-probe spool [--flush]` (what waits per channel; retry it now). Registered from cli.ts.
+ * The delivery part of the command line: `--passive` (deliver to report.passive),
+ * `lm-probe spool [--flush]` (what waits per channel; retry it now) and `lm-probe daemon`
+ * (src/daemon.ts). Registered from cli.ts.
  */
 import type { Command } from 'commander';
 import { registry } from '../probes/registry.js';
@@ -36,6 +37,28 @@ async function spoolStatus(r: PassiveReporter, now: number): Promise<{ text: str
 }
 
 export function registerDeliveryCommands(program: Command, done: (out: CliOutput) => void): void {
+  program
+    .command('daemon')
+    .description('run the enabled probes on their schedules (probes.<name>.schedule) and after each live migration, delivering the results as passive checks; SIGHUP reloads, SIGTERM stops')
+    .option('--config <file>', 'config file (default /etc/lm-probe/config.yaml)')
+    .option('--debug', 'trace every step on stderr')
+    .option('--quiet', 'no [ INFO ] lines on stderr')
+    .action(async (opts: { config?: string; debug?: boolean; quiet?: boolean }) => {
+      const { Daemon } = await import('./daemon.js');
+      const daemon = new Daemon({ configPath: opts.config, probes: registry, log: new Logger({ debug: opts.debug, quiet: opts.quiet }) });
+      try {
+        await daemon.start();
+      } catch (err) {
+        return done({ text: `${oneLine(err, 400)}\n`, code: Status.UNKNOWN });
+      }
+      const onHup = () => void daemon.reload();
+      process.on('SIGHUP', onHup);
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void daemon.stop(`${sig} received`));
+      await daemon.done;
+      process.off('SIGHUP', onHup);
+      done({ text: '', code: Status.OK });
+    });
+
   program
     .command('spool')
     .description('passive results waiting to be delivered, per channel (exit 0: none wait, 1: some wait); --flush retries them now')

@@ -35,6 +35,9 @@ export interface DaemonOptions {
 /** What a daemon counts, for its own trace (and tests). */
 export interface DaemonStats { ticks: number; runs: number; skippedOverrun: number; migrations: number; reloads: number }
 
+/** Events of one domain in one direction within this window are one migration, ms. */
+const SAME_MIGRATION_MS = 60_000;
+
 /** How long probes that fall due together are gathered into one run, ms. */
 const GATHER_MS = 50;
 
@@ -51,6 +54,7 @@ export class Daemon {
   private delivering: Promise<void> = Promise.resolve();
   private watch?: Watch;
   private watchRestarts = 0;
+  private readonly lastTrigger = new Map<string, number>();
   /** Bumped at each (re)start: a watcher of an earlier generation is stopped, its end ignored. */
   private watchGen = 0;
   private stopping = false;
@@ -187,6 +191,11 @@ export class Daemon {
     watchLifecycle(uri, (e) => {
       const m = migrationOf(e);
       if (!m) return;
+      // The destination sees "Started Migrated" then "Resumed Migrated": one migration, one trigger.
+      const key = `${m.domain} ${m.direction}`;
+      if (Date.now() - (this.lastTrigger.get(key) ?? 0) < SAME_MIGRATION_MS) return;
+      this.lastTrigger.set(key, Date.now());
+      if (this.lastTrigger.size > 1000) this.lastTrigger.clear(); // bounded: a daemon lives long
       this.stats.migrations++;
       this.watchRestarts = 0;
       this.opts.log.info(`domain ${m.domain} ${m.direction} (${m.event} ${m.detail}): probes run in ${delays.join('s and ')}s`);

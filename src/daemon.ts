@@ -215,8 +215,9 @@ export class Daemon {
       const t = setTimeout(() => { this.timers.delete(t); this.restartWatch(); }, waitS * 1000);
       this.timers.add(t);
     }).then((w) => {
-      if (this.stopping || gen !== this.watchGen) w.stop();
-      else this.watch = w;
+      if (this.stopping || gen !== this.watchGen) return w.stop();
+      this.watch = w;
+      this.opts.log.info(`following libvirt lifecycle events (virsh -c ${uri} event --loop)`);
     }, (err) => this.opts.log.error(`libvirt event watcher: ${oneLine(err)}`));
   }
 }

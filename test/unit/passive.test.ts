@@ -16,7 +16,7 @@ import { channelNames } from '../../src/report/passive/index.js';
 import { cutMarker, cutUtf8, isStale, pluginText, toPassive, type PassiveResult } from '../../src/report/passive/message.js';
 import { nrdpBody, nrdpOutcome } from '../../src/report/passive/nrdp.js';
 import { nscaLine } from '../../src/report/passive/nsca.js';
-import { PassiveReporter } from '../../src/report/passive/reporter.js';
+import { PassiveReporter, spoolResult } from '../../src/report/passive/reporter.js';
 import { Spool } from '../../src/report/passive/spool.js';
 import type { ProbeRun } from '../../src/runner.js';
 
@@ -250,5 +250,22 @@ test('reporter: a result older than report.max_age is never sent as current, and
     assert.deepEqual(r.records.map((x) => [x.outcome, x.reason]), [['stale', 'older than report.max_age 600s: not sent']]);
     assert.equal(s.channel.sent.length, 0);
     assert.deepEqual(await s.spool.entries(), []);
+  } finally { s.done(); }
+});
+
+test('self-service: the channel\'s spool as a result, sent through it after the run', async () => {
+  const now = Date.now();
+  const waiting = [toPassive(result({ checkedAt: now - 90_000 }), naming), toPassive(result({ checkedAt: now - 30_000 }), naming)];
+  const r = spoolResult('nsca', waiting, [], now);
+  assert.deepEqual([r.probe, r.status, r.summary], ['lm-probe', Status.WARNING, 'nsca: 2 result(s) wait to be delivered, the oldest for 90s']);
+  assert.deepEqual(r.perfdata.map((p) => [p.label, p.value]), [['spooled', 2], ['oldest_age', 90]]);
+  assert.equal(spoolResult('nsca', [], [], now).status, Status.OK);
+  assert.equal(spoolResult('nsca', [], ['dropped 3 result(s) older than spool.max_age 86400s (3 of x)'], now).status, Status.CRITICAL);
+  const s = setup('all', []);
+  try {
+    const rep = new PassiveReporter(s.channel, s.spool, { ...naming, max_age: 600, keep: 'all', timeoutMs: 1000, selfService: true }, new Logger({ quiet: true, sink: () => {} }));
+    await rep.deliver(s.run({ checkedAt: Date.now() }));
+    await rep.close();
+    assert.deepEqual(s.channel.sent.map((p) => [p.service, p.head]), [['Instances routed', 'INSTANCE-ROUTED CRITICAL - 1 IP of 3 instances unrouted'], ['lm-probe', 'LM-PROBE OK - test: nothing waits to be delivered']]);
   } finally { s.done(); }
 });

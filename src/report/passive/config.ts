@@ -4,7 +4,7 @@
  * Credentials are never in this file: they are read from *_file paths that only their owner
  * (and group) may read.
  */
-import { map, num, obj, oneOf, str, variants } from '../../schema.js';
+import { bool, map, num, obj, oneOf, str, variants } from '../../schema.js';
 
 const timeout = num(10, 'seconds per delivery attempt', { min: 1, max: 300 });
 const maxOutput = (d: number, why: string) => num(d, `bytes of output (and perfdata) at most, cut with a marker, never mid-character: ${why}`, { min: 128, integer: true });
@@ -60,4 +60,5 @@ export const reportSchema = obj({
     max_age: num(86400, 'seconds a result is kept at most; older ones are dropped, and said so', { min: 60 }),
     backoff_max: num(1800, 'seconds between retries of an unreachable channel at most (doubling from the next run)', { min: 0 }),
   }, 'results a channel could not deliver: <state_dir>/spool/<channel>/, one file each, retried at the next run'),
+  self_service: bool(false, 'also send, through each channel, an `lm-probe` service (see service_names) with that channel\'s spool depth and oldest waiting result: WARNING while results wait, CRITICAL when some were dropped'),
 }, 'passive check results to Nagios, Naemon, Shinken or Icinga (lm-probe run --passive)');

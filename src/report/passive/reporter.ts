@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../../log.js';
 import { oneLine } from '../../errors.js';
-import { STATUS_NAMES } from '../../result.js';
+import { Status, STATUS_NAMES, type Result } from '../../result.js';
 import type { ProbeRun } from '../../runner.js';
 import type { Reporter } from '../reporter.js';
 import { retry, type Channel, type Outcome } from './channel.js';
@@ -35,6 +35,22 @@ export interface PassiveSettings extends Naming {
   max_age: number;
   keep: 'latest' | 'all';
   timeoutMs: number;
+  /** Also send the `lm-probe` self-service (spool depth, oldest waiting) after each run. */
+  selfService?: boolean;
+}
+
+/** The self-service's probe name (its service: service_names['lm-probe'], default the same). */
+export const SELF_SERVICE = 'lm-probe';
+
+/** The spool of one channel as a check result: WARNING while results wait, CRITICAL when some were dropped. */
+export function spoolResult(channel: string, waiting: PassiveResult[], dropped: string[], now = Date.now()): Result {
+  const oldestS = waiting.length ? Math.round((now - Math.min(...waiting.map((w) => w.checkedAt))) / 1000) : 0;
+  const status = dropped.length ? Status.CRITICAL : waiting.length ? Status.WARNING : Status.OK;
+  const summary = waiting.length ? `${channel}: ${waiting.length} result(s) wait to be delivered, the oldest for ${oldestS}s` : `${channel}: nothing waits to be delivered`;
+  return {
+    probe: SELF_SERVICE, status, summary: dropped.length ? `${summary}; results were dropped` : summary, details: dropped,
+    perfdata: [{ label: 'spooled', value: waiting.length, min: 0 }, { label: 'oldest_age', value: oldestS, uom: 's', min: 0 }], checkedAt: now,
+  };
 }
 
 export class PassiveReporter implements Reporter {
@@ -60,9 +76,20 @@ export class PassiveReporter implements Reporter {
     await this.chain;
     try {
       await this.flush(false);
+      if (this.settings.selfService) await this.sendSelf();
     } catch (err) {
       this.log.error(`${this.name}: spool ${this.spool.dir}: ${oneLine(err)}`);
     }
+  }
+
+  /** The channel's own state, through itself; never spooled (the next run sends a fresh one). */
+  private async sendSelf(): Promise<void> {
+    if (this.failedThisRun) return;
+    const waiting = (await this.spool.entries()).map((e) => e.result);
+    const r = toPassive(spoolResult(this.channel.name, waiting, this.dropped), this.settings);
+    const out = await this.attempt(r);
+    if (out.kind === 'retry') this.log.debug(`${this.name}: ${SELF_SERVICE} self-service not sent (${out.reason})`);
+    else this.note(this.log, r, out.kind, says(out), out.ms);
   }
 
   private async deliverOne(run: ProbeRun): Promise<void> {

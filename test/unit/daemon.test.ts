@@ -1,0 +1,54 @@
+// The daemon's scheduling rules with a probe that takes longer than its schedule's period
+// (a real node-cron schedule every second, a real config file; no lab needed).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon } from '../../src/daemon.js';
+import { Logger } from '../../src/log.js';
+import { defineProbe } from '../../src/probe.js';
+import { Status } from '../../src/result.js';
+
+test('a probe still running when due again is not started twice; stop() lets the run finish', { timeout: 20_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lmp-daemon-'));
+  const seen = { active: 0, maxActive: 0, starts: 0, ends: 0, inventories: 0 };
+  const slow = defineProbe({
+    name: 'slow',
+    summary: 'takes 2.5 s',
+    options: {},
+    async run(ctx) {
+      seen.starts++;
+      seen.maxActive = Math.max(seen.maxActive, ++seen.active);
+      await ctx.inventory();
+      await new Promise((r) => setTimeout(r, 2500));
+      seen.active--;
+      seen.ends++;
+      return { status: Status.OK, summary: 'slept', details: [], perfdata: [] };
+    },
+  });
+  const lines: string[] = [];
+  try {
+    writeFileSync(join(dir, 'inventory.yaml'), 'instances: []\n');
+    const config = join(dir, 'config.yaml');
+    writeFileSync(config, [
+      `state_dir: ${dir}/state`, `lock_dir: ${dir}/lock`,
+      `inventory: {sources: [file], file: ${dir}/inventory.yaml, cache: {path: ${dir}/cache.json}}`,
+      'probes: {slow: {schedule: "* * * * * *"}}',
+      'daemon: {after_migration: {enabled: false}}',
+    ].join('\n'));
+    const daemon = new Daemon({ configPath: config, probes: [slow], log: new Logger({ sink: (l) => lines.push(l) }) });
+    await daemon.start();
+    await new Promise((r) => setTimeout(r, 4200));
+    await daemon.stop('test over');
+    await daemon.done;
+    assert.equal(seen.maxActive, 1, 'never two at once');
+    assert.ok(daemon.stats.skippedOverrun >= 1, `skipped ${daemon.stats.skippedOverrun}`);
+    assert.ok(lines.some((l) => l === '[ WARNING ] slow: still running from an earlier tick: not started twice'), lines.join('\n'));
+    assert.equal(seen.ends, seen.starts, 'the run in progress finished before stop() returned');
+    assert.ok(lines.includes('[ INFO ] SLOW OK - slept'));
+    assert.equal(lines.at(-1), '[ INFO ] daemon stopped');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

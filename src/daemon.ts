@@ -138,6 +138,14 @@ export class Daemon {
     return `${probes.map((p) => `${p.name} "${this.config.probes[p.name].schedule}"`).join(', ') || 'no probe enabled'}${watching}`;
   }
 
+  /** Resolves once no run is pending or in progress (tests; a tick may start meanwhile). */
+  async idle(): Promise<void> {
+    while (this.gather || this.inflight.size) {
+      await new Promise((r) => setTimeout(r, GATHER_MS));
+      await Promise.all(this.inflight);
+    }
+  }
+
   /** Probes falling due within GATHER_MS of each other share one run. */
   markDue(names: string[], why: string): void {
     if (this.stopping) return;

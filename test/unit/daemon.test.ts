@@ -52,3 +52,51 @@ test('a probe still running when due again is not started twice; stop() lets the
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('memory stays flat over 1,000 runs (each delivered through a passive channel)', { timeout: 300_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lmp-daemon-'));
+  const quick = defineProbe({
+    name: 'quick', summary: 'answers at once', options: {},
+    async run(ctx) {
+      const inv = await ctx.inventory();
+      return { status: Status.WARNING, summary: `${inv.instances.length} instances`, details: ['a finding'], perfdata: [{ label: 'n', value: 1 }] };
+    },
+  });
+  try {
+    writeFileSync(join(dir, 'inventory.yaml'), 'instances: []\n');
+    writeFileSync(join(dir, 'results'), ''); // a regular file: the command_file channel appends to it
+    const config = join(dir, 'config.yaml');
+    writeFileSync(config, [
+      `state_dir: ${dir}/state`, `lock_dir: ${dir}/lock`,
+      `inventory: {sources: [file], file: ${dir}/inventory.yaml, cache: {path: ${dir}/cache.json}}`,
+      'probes: {quick: {schedule: "0 0 1 1 *"}}',
+      'daemon: {after_migration: {enabled: false}}',
+      `report: {passive: [{type: command_file, path: ${dir}/results}]}`,
+    ].join('\n'));
+    const daemon = new Daemon({ configPath: config, probes: [quick], log: new Logger({ quiet: true, sink: () => {} }) });
+    await daemon.start();
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const heap = () => { gc(); gc(); return process.memoryUsage().heapUsed; };
+    const runs = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        daemon.markDue(['quick'], 'test');
+        await daemon.idle();
+      }
+    };
+    await runs(100); // warm up: code compiled, lazy modules loaded
+    const before = heap();
+    await runs(1000);
+    const after = heap();
+    await daemon.stop('test over');
+    assert.equal(daemon.stats.runs, 1100);
+    const lines = (await import('node:fs')).readFileSync(join(dir, 'results'), 'utf8').trim().split('\n');
+    assert.equal(lines.length, 1100, 'every run delivered');
+    t.diagnostic(`heap after 100 runs ${(before / 1048576).toFixed(1)} MB, after 1,100 ${(after / 1048576).toFixed(1)} MB; RSS ${(process.memoryUsage().rss / 1048576).toFixed(1)} MB`);
+    assert.ok(after - before < 2 * 1048576, `heap grew ${((after - before) / 1048576).toFixed(2)} MB over 1,000 runs`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -269,3 +269,17 @@ test('self-service: the channel\'s spool as a result, sent through it after the 
     assert.deepEqual(s.channel.sent.map((p) => [p.service, p.head]), [['Instances routed', 'INSTANCE-ROUTED CRITICAL - 1 IP of 3 instances unrouted'], ['lm-probe', 'LM-PROBE OK - test: nothing waits to be delivered']]);
   } finally { s.done(); }
 });
+
+test('two flushes of one spool at once (cron and `spool --flush`): each result is sent once', async () => {
+  const s = setup('all', []);
+  const lockDir = join(s.dir, 'locks');
+  try {
+    for (let i = 0; i < 3; i++) await s.spool.add(toPassive(result({ summary: `#${i}`, checkedAt: T0 + i }), naming));
+    const slow: Channel & { sent: PassiveResult[] } = { ...s.channel, async send(r) { s.channel.sent.push(r); await new Promise((res) => setTimeout(res, 30)); return delivered(); } };
+    const log = new Logger({ quiet: true, sink: () => {} });
+    const make = () => new PassiveReporter(slow, s.spool, { ...naming, max_age: 0, keep: 'all', timeoutMs: 1000, lockDir }, log);
+    await Promise.all([make().flush(true), make().flush(true)]);
+    assert.deepEqual(s.channel.sent.map((p) => p.head), ['#0', '#1', '#2'].map((x) => `INSTANCE-ROUTED CRITICAL - ${x}`));
+    assert.deepEqual(await s.spool.entries(), []);
+  } finally { s.done(); }
+});

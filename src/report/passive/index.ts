@@ -39,7 +39,7 @@ export function passiveReporters(config: Config, log: Logger): PassiveReporter[]
   return config.report.passive.map((c, i) => new PassiveReporter(
     makeChannel(names[i], c, config),
     new Spool(spoolDir(config, names[i]), config.report.spool),
-    { host: config.host, host_name: config.report.host_name, service_names: config.report.service_names, max_age: config.report.max_age, keep: config.report.spool.keep, timeoutMs: c.timeout * 1000, selfService: config.report.self_service },
+    { host: config.host, host_name: config.report.host_name, service_names: config.report.service_names, max_age: config.report.max_age, keep: config.report.spool.keep, timeoutMs: c.timeout * 1000, selfService: config.report.self_service, lockDir: config.lock_dir },
     log,
   ));
 }

@@ -5,6 +5,7 @@
  * spooled, what is refused for good is reported loudly and dropped. At the end of the run
  * (close), the spool is flushed in check order. Nothing here changes a probe's status.
  */
+import { acquireLock } from '../../lock.js';
 import type { Logger } from '../../log.js';
 import { oneLine } from '../../errors.js';
 import { Status, STATUS_NAMES, type Result } from '../../result.js';
@@ -37,6 +38,8 @@ export interface PassiveSettings extends Naming {
   timeoutMs: number;
   /** Also send the `lm-probe` self-service (spool depth, oldest waiting) after each run. */
   selfService?: boolean;
+  /** Where the per-channel flush lock lives (two processes never send one spool twice). */
+  lockDir?: string;
 }
 
 /** The self-service's probe name (its service: service_names['lm-probe'], default the same). */
@@ -119,7 +122,21 @@ export class PassiveReporter implements Reporter {
 
   /** Send what the spool holds, oldest first; stop at the first failure (the receiver is still down). */
   async flush(force: boolean): Promise<void> {
-    const all = await this.spool.entries();
+    if (!(await this.spool.entries()).length) return;
+    const lock = this.settings.lockDir ? await acquireLock(this.settings.lockDir, `spool-${this.channel.name}`) : undefined;
+    if (lock && !lock.acquired) {
+      this.log.debug(`${this.name}: lm-probe pid ${lock.pid} is sending this spool: not sent twice`);
+      return;
+    }
+    try {
+      await this.flushLocked(force);
+    } finally {
+      if (lock?.acquired) await lock.release();
+    }
+  }
+
+  private async flushLocked(force: boolean): Promise<void> {
+    const all = await this.spool.entries(); // read again under the lock: another process may have sent some
     if (!all.length) return;
     const backoff = await this.spool.backoff();
     if (!force && (this.failedThisRun || Date.now() < backoff.nextAt)) {

@@ -122,7 +122,7 @@ export class PassiveReporter implements Reporter {
 
   /** Send what the spool holds, oldest first; stop at the first failure (the receiver is still down). */
   async flush(force: boolean): Promise<void> {
-    if (!(await this.spool.entries()).length) return;
+    if (!(await this.spool.any())) return;
     const lock = this.settings.lockDir ? await acquireLock(this.settings.lockDir, `spool-${this.channel.name}`) : undefined;
     if (lock && !lock.acquired) {
       this.log.debug(`${this.name}: lm-probe pid ${lock.pid} is sending this spool: not sent twice`);

@@ -20,7 +20,15 @@ const isEntryName = (f: string) => /^\d{13}-\d+-\d+\.json$/.test(f);
 let seq = 0;
 
 export class Spool {
+  /** Files that held no result (left in place for a human to look at). */
+  readonly broken: string[] = [];
+
   constructor(readonly dir: string, private readonly limits: SpoolLimits) {}
+
+  /** Whether any result waits (the directory alone, no file read). */
+  async any(): Promise<boolean> {
+    return (await readdir(this.dir).catch(() => [] as string[])).some(isEntryName);
+  }
 
   /** Waiting results, oldest check first; unreadable files are skipped (and named by `broken`). */
   async entries(): Promise<SpoolEntry[]> {
@@ -44,9 +52,6 @@ export class Spool {
     }
     return out;
   }
-
-  /** Files that held no result (left in place for a human to look at). */
-  readonly broken: string[] = [];
 
   async add(r: PassiveResult): Promise<string> {
     const file = join(this.dir, `${String(r.checkedAt).padStart(13, '0')}-${process.pid}-${seq++}.json`);

@@ -92,6 +92,22 @@ describe('passive delivery to the lab\'s receivers', () => {
     t.diagnostic(`nsca: ${doc.delivery[0].ms} ms`);
   });
 
+  test('nsca with a wrong password: send_nsca succeeds, nsca drops the result silently (documented), nagios unchanged', (t) => {
+    if (!gate(t)) return;
+    const before = nagiosServiceState(m, host, 'orphaned-disks');
+    const wrong = secret('send_nsca.wrong.cfg', readFileSync(m.nsca.configFile, 'utf8').replace(/^password=.*$/m, 'password=not-the-password'));
+    const { doc } = inNode(['run', '--passive', '--config', config('nsca-wrong', {
+      service_names: { 'instance-routed': 'orphaned-disks' },
+      passive: [{ type: 'nsca', host: m.addr, port: m.nsca.port, config: wrong }],
+    })]);
+    assert.deepEqual(doc.delivery.map((d) => [d.channel, d.outcome, d.reason]), [['nsca', 'delivered', '1 data packet(s) sent to host successfully.']]);
+    // A right-password marker sent after it is processed after it (nsca --single): once it shows, the bad one was handled.
+    const since = now();
+    inNode(['run', '--passive', '--config', config('nsca-marker', { service_names: { 'instance-routed': 'ovs-ports' }, passive: [{ type: 'nsca', host: m.addr, port: m.nsca.port, config: m.nsca.configFile }] })]);
+    assert.ok(waitNagiosResult(m, host, 'ovs-ports', since), 'the marker arrived');
+    assert.deepEqual(nagiosServiceState(m, host, 'orphaned-disks'), before, 'the wrong-password result changed nothing');
+  });
+
   test('icinga2: the API object has the state, output, perfdata and check source', (t) => {
     if (!gate(t)) return;
     const { doc } = inNode(['run', '--passive', '--config', config('icinga', { service_names: { 'instance-routed': 'orphaned-disks' }, passive: [icinga()] })]);

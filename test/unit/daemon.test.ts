@@ -10,6 +10,20 @@ import { Logger } from '../../src/log.js';
 import { defineProbe } from '../../src/probe.js';
 import { Status } from '../../src/result.js';
 
+/** A config in `dir` for one probe on `schedule`, no inventory source but an empty file, no event watcher. */
+function daemonConfig(dir: string, probe: string, schedule: string, extra: string[] = []): string {
+  writeFileSync(join(dir, 'inventory.yaml'), 'instances: []\n');
+  const config = join(dir, 'config.yaml');
+  writeFileSync(config, [
+    `state_dir: ${dir}/state`, `lock_dir: ${dir}/lock`,
+    `inventory: {sources: [file], file: ${dir}/inventory.yaml, cache: {path: ${dir}/cache.json}}`,
+    `probes: {${probe}: {schedule: "${schedule}"}}`,
+    'daemon: {after_migration: {enabled: false}}',
+    ...extra,
+  ].join('\n'));
+  return config;
+}
+
 test('a probe still running when due again is not started twice; stop() lets the run finish', { timeout: 20_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lmp-daemon-'));
   const seen = { active: 0, maxActive: 0, starts: 0, ends: 0, inventories: 0 };
@@ -29,14 +43,7 @@ test('a probe still running when due again is not started twice; stop() lets the
   });
   const lines: string[] = [];
   try {
-    writeFileSync(join(dir, 'inventory.yaml'), 'instances: []\n');
-    const config = join(dir, 'config.yaml');
-    writeFileSync(config, [
-      `state_dir: ${dir}/state`, `lock_dir: ${dir}/lock`,
-      `inventory: {sources: [file], file: ${dir}/inventory.yaml, cache: {path: ${dir}/cache.json}}`,
-      'probes: {slow: {schedule: "* * * * * *"}}',
-      'daemon: {after_migration: {enabled: false}}',
-    ].join('\n'));
+    const config = daemonConfig(dir, 'slow', '* * * * * *');
     const daemon = new Daemon({ configPath: config, probes: [slow], log: new Logger({ sink: (l) => lines.push(l) }) });
     await daemon.start();
     await new Promise((r) => setTimeout(r, 4200));
@@ -63,16 +70,8 @@ test('memory stays flat over 1,000 runs (each delivered through a passive channe
     },
   });
   try {
-    writeFileSync(join(dir, 'inventory.yaml'), 'instances: []\n');
     writeFileSync(join(dir, 'results'), ''); // a regular file: the command_file channel appends to it
-    const config = join(dir, 'config.yaml');
-    writeFileSync(config, [
-      `state_dir: ${dir}/state`, `lock_dir: ${dir}/lock`,
-      `inventory: {sources: [file], file: ${dir}/inventory.yaml, cache: {path: ${dir}/cache.json}}`,
-      'probes: {quick: {schedule: "0 0 1 1 *"}}',
-      'daemon: {after_migration: {enabled: false}}',
-      `report: {passive: [{type: command_file, path: ${dir}/results}]}`,
-    ].join('\n'));
+    const config = daemonConfig(dir, 'quick', '0 0 1 1 *', [`report: {passive: [{type: command_file, path: ${dir}/results}]}`]);
     const daemon = new Daemon({ configPath: config, probes: [quick], log: new Logger({ quiet: true, sink: () => {} }) });
     await daemon.start();
     const { setFlagsFromString } = await import('node:v8');

@@ -35,6 +35,12 @@ export async function basicAuth(username: string, passwordFile: string, what: st
 /** `base` (with or without a trailing slash) + `path`. */
 export const endpoint = (base: string, path: string) => `${base.replace(/\/+$/, '')}${path}`;
 
+/** Made once per channel (one run): the CA bundle is read once, TLS connections are reused. */
+export function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
+}
+
 export interface PostOptions {
   headers?: Record<string, string>;
   auth?: { username: string; password: string };

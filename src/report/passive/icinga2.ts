@@ -6,7 +6,7 @@
  * object is named in the URL): both mean "unknown service", rejected for good.
  */
 import { delivered, rejected, retry, type Channel, type Outcome } from './channel.js';
-import { basicAuth, endpoint, isOutcome, post, statusOutcome, tlsAgent, type HttpAnswer } from './http.js';
+import { basicAuth, endpoint, isOutcome, once, post, statusOutcome, tlsAgent, type HttpAnswer } from './http.js';
 import { icingaParts, type PassiveResult } from './message.js';
 
 export interface Icinga2Options {
@@ -48,6 +48,7 @@ export function icingaOutcome(a: HttpAnswer, url: string, r: PassiveResult): Out
 }
 
 export function icinga2Channel(name: string, o: Icinga2Options, maxAgeS: number): Channel {
+  const agent = once(() => tlsAgent({ cacert: o.cacert, tlsName: o.tls_name, cert: o.cert, keyFile: o.key_file }));
   const url = endpoint(o.url, '/v1/actions/process-check-result');
   return {
     name,
@@ -57,7 +58,7 @@ export function icinga2Channel(name: string, o: Icinga2Options, maxAgeS: number)
             const a = await post(url, JSON.stringify(icingaBody(r, o.max_output, maxAgeS)), {
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         auth: await basicAuth(o.username, o.password_file, 'Icinga API password file'),
-        agent: await tlsAgent({ cacert: o.cacert, tlsName: o.tls_name, cert: o.cert, keyFile: o.key_file }),
+        agent: await agent(),
         timeoutMs,
       });
       return isOutcome(a) ? a : icingaOutcome(a, url, r);

@@ -5,7 +5,7 @@
  */
 import { delivered, rejected, retry, type Channel, type Outcome } from './channel.js';
 import { readSecretFile } from './credentials.js';
-import { isOutcome, post, statusOutcome, tlsAgent, type HttpAnswer } from './http.js';
+import { isOutcome, once, post, statusOutcome, tlsAgent, type HttpAnswer } from './http.js';
 import { pluginText, type PassiveResult } from './message.js';
 
 export interface NrdpOptions { url: string; token_file: string; cacert: string; max_output: number }
@@ -39,6 +39,7 @@ export function nrdpOutcome(a: HttpAnswer, url: string): Outcome {
 }
 
 export function nrdpChannel(name: string, o: NrdpOptions): Channel {
+  const agent = once(() => tlsAgent({ cacert: o.cacert }));
   return {
     name,
     target: o.url,
@@ -47,7 +48,7 @@ export function nrdpChannel(name: string, o: NrdpOptions): Channel {
       const token = await readSecretFile(o.token_file, 'NRDP token file');
       const a = await post(o.url, nrdpBody(r, token, o.max_output), {
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        agent: await tlsAgent({ cacert: o.cacert }),
+        agent: await agent(),
         timeoutMs,
       });
       return isOutcome(a) ? a : nrdpOutcome(a, o.url);

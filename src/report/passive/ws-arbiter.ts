@@ -4,7 +4,7 @@
  * anonymous. Answers: 200 (empty body) taken, 401 no credentials, 403 wrong ones.
  */
 import { delivered, retry, type Channel } from './channel.js';
-import { basicAuth, endpoint, isOutcome, post, statusOutcome, tlsAgent } from './http.js';
+import { basicAuth, endpoint, isOutcome, once, post, statusOutcome, tlsAgent } from './http.js';
 import { pluginText, type PassiveResult } from './message.js';
 
 export interface WsArbiterOptions { url: string; username: string; password_file: string; cacert: string; max_output: number }
@@ -19,6 +19,7 @@ export const wsArbiterBody = (r: PassiveResult, maxOutput: number) =>
   }).toString();
 
 export function wsArbiterChannel(name: string, o: WsArbiterOptions): Channel {
+  const agent = once(() => tlsAgent({ cacert: o.cacert }));
   const url = endpoint(o.url, '/push_check_result');
   return {
     name,
@@ -28,7 +29,7 @@ export function wsArbiterChannel(name: string, o: WsArbiterOptions): Channel {
             const a = await post(url, wsArbiterBody(r, o.max_output), {
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
         auth: await basicAuth(o.username, o.password_file, 'ws_arbiter password file'),
-        agent: await tlsAgent({ cacert: o.cacert }),
+        agent: await agent(),
         timeoutMs,
       });
       if (isOutcome(a)) return a;

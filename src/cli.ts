@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { stringify } from 'yaml';
 import pkg from '../package.json' with { type: 'json' };
 import { findProbe, registry } from '../probes/registry.js';
+import { PASSIVE_OPTION, registerDeliveryCommands } from './cli-delivery.js';
 import { type Config, configSchema, loadConfig, redactedConfig } from './config.js';
 import { oneLine } from './errors.js';
 import { execStats } from './host/exec.js';
@@ -16,6 +17,7 @@ import { gatherInventory } from './inventory/index.js';
 import { Logger } from './log.js';
 import type { AnyProbe } from './probe.js';
 import { configuredReporters } from './report/index.js';
+import { deliveryJson } from './report/passive/index.js';
 import { formatJson } from './report/json.js';
 import { formatNagios } from './report/nagios.js';
 import { deliverAll } from './report/reporter.js';
@@ -35,6 +37,7 @@ interface CommonOptions {
   json?: boolean;
   timeout?: string;
   oco?: boolean;
+  passive?: boolean;
   warning?: string;
   critical?: string;
   /** `lm-probe metrics`: also write the Prometheus textfile. */
@@ -51,7 +54,8 @@ function withCommonOptions(cmd: Command, thresholds: boolean): Command {
     .option('--quiet', 'no [ INFO ] lines on stderr')
     .option('--json', 'print one JSON document instead of Nagios lines')
     .option('--timeout <seconds>', 'deadline of each probe (default 30, or `timeout` in the config)')
-    .option('--oco', 'also write OCO status files (oco.dir)');
+    .option('--oco', 'also write OCO status files (oco.dir)')
+    .option(...PASSIVE_OPTION);
   if (thresholds) {
     cmd
       .option('-w, --warning <range>', 'Nagios range: WARNING when the count is outside it')
@@ -101,13 +105,13 @@ async function execute(select: (config: Config) => AnyProbe[], opts: CommonOptio
   // One probe: its own deadline. Several: they run side by side inside the run's overall deadline.
   const deadline = single ? undefined : Date.now() + config.run_timeout * 1000;
   const shared = createRun(config, log, { deadline });
-  const reporters = configuredReporters(config, log);
+  const reporters = configuredReporters(config, { passive: opts.passive, log });
   const runs = await runProbes(probes, shared, (run) => deliverAll(reporters, run));
   await Promise.all(reporters.map((r) => r.close?.(runs)));
   const results = runs.map((r) => r.result);
   const overall = worst(...results.map((r) => r.status));
   const text = opts.json
-    ? formatJson(results, overall, { version: pkg.version, host: config.host, processes_spawned: execStats.spawned })
+    ? formatJson(results, overall, { version: pkg.version, host: config.host, processes_spawned: execStats.spawned, ...(await deliveryJson(reporters)) })
     : results.map(formatNagios).join('');
   return { text, code: overall };
 }
@@ -201,6 +205,8 @@ function buildProgram(done: (out: CliOutput) => void, writeOut: (text: string) =
       const { reapDisks } = await import('../probes/orphaned-disks/reap.js');
       done(await reapDisks(opts, registry));
     });
+
+  registerDeliveryCommands(program, done);
 
   for (const probe of registry) {
     const thresholds = 'warning' in probe.options && 'critical' in probe.options;

@@ -6,6 +6,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { LineCounter, parseDocument } from 'yaml';
 import { SOURCE_NAMES } from './inventory/types.js';
+import { daemonSchema } from './daemon-config.js';
+import { reportSchema } from './report/passive/config.js';
 import { bool, ConfigError, defaultValue, type Infer, list, num, obj, oneOf, type ObjectField, redact, secret, type Shape, str, validateAny } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/lm-probe/config.yaml';
@@ -70,6 +72,8 @@ const core = {
     textfile: str('/var/lib/prometheus/node-exporter/lm-probe.prom', "node_exporter textfile collector's file: probe statuses, durations, perfdata, migration counters and histograms"),
     log: str('/var/log/lm-probe/migrations.jsonl', 'one JSON line per migration counted, for other backends ("" = none)'),
   }, 'Prometheus metrics (src/report/metrics.ts)'),
+  report: reportSchema,
+  daemon: daemonSchema,
 };
 
 /** What the config needs of a probe: its name, one-line summary and option schema. */
@@ -83,14 +87,18 @@ export interface ProbeOptionsSpec {
 export function configSchema(registry: readonly ProbeOptionsSpec[]): ObjectField {
   const probes: Shape = {};
   for (const p of registry) {
-    probes[p.name] = obj({ enabled: bool(true, 'run this probe with `lm-probe run`'), ...p.options }, p.summary);
+    probes[p.name] = obj({
+      enabled: bool(true, 'run this probe with `lm-probe run`'),
+      schedule: str('* * * * *', 'when `lm-probe daemon` runs it (cron syntax; a sixth, leading field for seconds)'),
+      ...p.options,
+    }, p.summary);
   }
-  const { oco, metrics, ...rest } = core;
-  return obj({ ...rest, probes: obj(probes, 'per-probe settings'), oco, metrics });
+  const { oco, metrics, report, daemon, ...rest } = core;
+  return obj({ ...rest, probes: obj(probes, 'per-probe settings'), oco, metrics, report, daemon });
 }
 
 type CoreConfig = Infer<ObjectField<typeof core>>;
-export type ProbeSection = { enabled: boolean } & Record<string, unknown>;
+export type ProbeSection = { enabled: boolean; schedule: string } & Record<string, unknown>;
 export interface Config extends CoreConfig {
   probes: Record<string, ProbeSection>;
   /** The file it came from; "" when built-in defaults are used. */

@@ -159,3 +159,46 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
   }
   return { stdout, stderr, exitCode };
 }
+
+/** A long-lived command read line by line (`virsh event --loop`). */
+export interface Watch {
+  /** Stop it (its whole process group); `onExit` is not called for a stop. */
+  stop(): void;
+}
+
+/**
+ * Start a command that runs until stopped, handing each stdout line to `onLine`; `onExit`
+ * says why it ended by itself. Like `run`: its own process group, killed with lm-probe.
+ */
+export async function watchLines(cmd: string, args: string[], opts: { namespace?: string; onLine: (line: string) => void; onExit: (why: string) => void }): Promise<Watch> {
+  const { execa } = await import('execa');
+  const [file, argv] = opts.namespace ? ['ip', ['netns', 'exec', assertNamespace(opts.namespace), cmd, ...args]] : [cmd, args];
+  execStats.spawned++;
+  const child = execa(file, argv, { detached: true, cleanup: true, reject: false, buffer: false, stdin: 'ignore', stderr: 'pipe', encoding: 'utf8' });
+  const pgid = child.pid;
+  let stopped = false;
+  if (pgid !== undefined) running.set(pgid, { cmd });
+  let rest = '';
+  child.stdout?.on('data', (chunk: Buffer | string) => {
+    const lines = (rest + String(chunk)).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) if (line.trim()) opts.onLine(line);
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer | string) => { stderr = (stderr + String(chunk)).slice(-400); });
+  void child.then((r) => {
+    if (pgid !== undefined) {
+      running.delete(pgid);
+      killGroup(pgid, 'SIGKILL');
+    }
+    if (stopped) return;
+    const code = (r as { code?: string }).code;
+    opts.onExit(code === 'ENOENT' ? `${file} not found` : `${cmd} exited ${r.signal ? `on ${r.signal}` : r.exitCode}: ${oneLine(stderr || 'no output', 160)}`);
+  });
+  return {
+    stop() {
+      stopped = true;
+      if (pgid !== undefined) killGroup(pgid, 'SIGTERM');
+    },
+  };
+}

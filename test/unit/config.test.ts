@@ -56,7 +56,7 @@ test('invalid YAML names file and line', () => {
 test('an unknown key names its line and the known keys', () => {
   const msg = errorOf('host: a\nprobes:\n  instance-routed:\n    ping_namespce: x\n');
   assert.match(msg, /^config error: \/etc\/lm-probe\/config.yaml:4: unknown key "probes.instance-routed.ping_namespce"/);
-  assert.match(msg, /known: enabled, ping_namespace/);
+  assert.match(msg, /known: enabled, schedule, ping_namespace/);
   assert.match(errorOf('probes:\n  no-such-probe: {}\n'), /:2: unknown key "probes.no-such-probe"/);
 });
 

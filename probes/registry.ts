@@ -4,9 +4,15 @@
  * probes; the CLI hands the registry to it.
  */
 import type { AnyProbe } from '../src/probe.js';
+import instancePlacement from './instance-placement/index.js';
 import instanceRouted from './instance-routed/index.js';
+import bgpAnnouncements from './bgp-announcements/index.js';
+import migrations from './migrations/index.js';
+import openflowRules from './openflow-rules/index.js';
+import orphanedDisks from './orphaned-disks/index.js';
+import ovsPorts from './ovs-ports/index.js';
 
-export const registry: AnyProbe[] = [instanceRouted];
+export const registry: AnyProbe[] = [instanceRouted, bgpAnnouncements, ovsPorts, openflowRules, orphanedDisks, instancePlacement, migrations];
 
 export function findProbe(name: string): AnyProbe | undefined {
   return registry.find((p) => p.name === name);

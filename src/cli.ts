@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { stringify } from 'yaml';
 import pkg from '../package.json' with { type: 'json' };
 import { findProbe, registry } from '../probes/registry.js';
+import { PASSIVE_OPTION, registerDeliveryCommands } from './cli-delivery.js';
 import { type Config, configSchema, loadConfig, redactedConfig } from './config.js';
 import { oneLine } from './errors.js';
 import { execStats } from './host/exec.js';
@@ -16,6 +17,7 @@ import { gatherInventory } from './inventory/index.js';
 import { Logger } from './log.js';
 import type { AnyProbe } from './probe.js';
 import { configuredReporters } from './report/index.js';
+import { deliveryJson } from './report/passive/index.js';
 import { formatJson } from './report/json.js';
 import { formatNagios } from './report/nagios.js';
 import { deliverAll } from './report/reporter.js';
@@ -35,8 +37,11 @@ interface CommonOptions {
   json?: boolean;
   timeout?: string;
   oco?: boolean;
+  passive?: boolean;
   warning?: string;
   critical?: string;
+  /** `lm-probe metrics`: also write the Prometheus textfile. */
+  metrics?: boolean;
 }
 
 /** The longest --timeout accepted, s (a day; Node's timers cannot go past ~24.8 days anyway). */
@@ -49,7 +54,8 @@ function withCommonOptions(cmd: Command, thresholds: boolean): Command {
     .option('--quiet', 'no [ INFO ] lines on stderr')
     .option('--json', 'print one JSON document instead of Nagios lines')
     .option('--timeout <seconds>', 'deadline of each probe (default 30, or `timeout` in the config)')
-    .option('--oco', 'also write OCO status files (oco.dir)');
+    .option('--oco', 'also write OCO status files (oco.dir)')
+    .option(...PASSIVE_OPTION);
   if (thresholds) {
     cmd
       .option('-w, --warning <range>', 'Nagios range: WARNING when the count is outside it')
@@ -67,6 +73,7 @@ function configure(opts: CommonOptions, thresholdsFor?: AnyProbe): Config {
     config.timeout = t;
   }
   if (opts.oco) config.oco.enabled = true;
+  if (opts.metrics) config.metrics.enabled = true;
   // -w/-c belong to the one probe named on the command line; `run` takes thresholds from the config.
   if (thresholdsFor) {
     const section = config.probes[thresholdsFor.name];
@@ -98,13 +105,13 @@ async function execute(select: (config: Config) => AnyProbe[], opts: CommonOptio
   // One probe: its own deadline. Several: they run side by side inside the run's overall deadline.
   const deadline = single ? undefined : Date.now() + config.run_timeout * 1000;
   const shared = createRun(config, log, { deadline });
-  const reporters = configuredReporters(config);
+  const reporters = configuredReporters(config, { passive: opts.passive, log });
   const runs = await runProbes(probes, shared, (run) => deliverAll(reporters, run));
   await Promise.all(reporters.map((r) => r.close?.(runs)));
   const results = runs.map((r) => r.result);
   const overall = worst(...results.map((r) => r.status));
   const text = opts.json
-    ? formatJson(results, overall, { version: pkg.version, host: config.host, processes_spawned: execStats.spawned })
+    ? formatJson(results, overall, { version: pkg.version, host: config.host, processes_spawned: execStats.spawned, ...(await deliveryJson(reporters)) })
     : results.map(formatNagios).join('');
   return { text, code: overall };
 }
@@ -178,6 +185,28 @@ function buildProgram(done: (out: CliOutput) => void, writeOut: (text: string) =
       const named = names.map((n) => findProbe(n)!);
       done(await execute((config) => (named.length ? named : registry.filter((p) => config.probes[p.name]?.enabled !== false)), opts, 'lm-probe'));
     });
+
+  // `run` that also writes the Prometheus textfile and counts migrations (src/report/metrics.ts).
+  withCommonOptions(program.command('metrics'), false)
+    .description('run every enabled probe, then write the Prometheus textfile (metrics.textfile) with their statuses, perfdata and the migrations counted on this node')
+    .action(async (opts: CommonOptions) => done(await execute((config) => registry.filter((p) => config.probes[p.name]?.enabled !== false), { ...opts, metrics: true }, 'lm-probe')));
+
+  // The orphaned-disks probe's opt-in reaper: all of it lives in probes/orphaned-disks/reap.ts.
+  program
+    .command('reap-disks')
+    .description('move what orphaned-disks finds into a quarantine (dry run unless --apply); --purge, --restore')
+    .option('--config <file>', 'config file (default /etc/lm-probe/config.yaml)')
+    .option('--apply', 'quarantine the orphans and leftovers (default: dry run, nothing changes)')
+    .option('--purge', 'delete quarantined entries older than quarantine_days')
+    .option('--restore <entry>', 'move a quarantined entry (<day>/<name> or <name>) back')
+    .option('--debug', 'trace every step on stderr')
+    .option('--quiet', 'no [ INFO ] lines on stderr')
+    .action(async (opts: Parameters<typeof import('../probes/orphaned-disks/reap.js').reapDisks>[0]) => {
+      const { reapDisks } = await import('../probes/orphaned-disks/reap.js');
+      done(await reapDisks(opts, registry));
+    });
+
+  registerDeliveryCommands(program, done);
 
   for (const probe of registry) {
     const thresholds = 'warning' in probe.options && 'critical' in probe.options;

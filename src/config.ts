@@ -6,6 +6,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { LineCounter, parseDocument } from 'yaml';
 import { SOURCE_NAMES } from './inventory/types.js';
+import { daemonSchema } from './daemon-config.js';
+import { reportSchema } from './report/passive/config.js';
 import { bool, ConfigError, defaultValue, type Infer, list, num, obj, oneOf, type ObjectField, redact, secret, type Shape, str, validateAny } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/lm-probe/config.yaml';
@@ -23,9 +25,6 @@ const core = {
       uri: str('qemu:///system', 'libvirt connection URI (virsh -c): qemu:///system, qemu+unix:///system?socket=PATH, test:///FILE'),
       allow_remote: bool(false, 'also accept qemu+tls:// and qemu+tcp:// URIs to another host'),
     }, 'domains defined on this node, with the nova metadata Nova writes into their XML'),
-    ovs: obj({
-      db: str('unix:/run/openvswitch/db.sock', 'OVSDB to read Interfaces from (ovs-vsctl --db)'),
-    }, 'OVS interfaces with the external_ids Neutron and libvirt set'),
     openstack: obj({
       cloud: str('', 'a clouds.yaml entry (default: $OS_CLOUD); or fill auth below; or the OS_* variables'),
       auth: obj({
@@ -53,6 +52,11 @@ const core = {
       max_age: num(3600, 'seconds after which the cache is too old to use (0: never use it)', { min: 0 }),
     }, 'the last good inventory'),
   }, 'where lm-probe learns what is hosted on this node'),
+  ovs: obj({
+    db: str('unix:/run/openvswitch/db.sock', 'OVSDB (ovs-vsctl --db): the ovs inventory source and the OVS probes read it'),
+    rundir: str('/run/openvswitch', 'ovs-vswitchd\'s run dir: ovs-ofctl reaches <rundir>/<bridge>.mgmt'),
+    integration_bridge: str('br-int', 'the bridge instance ports are plugged into'),
+  }, 'where Open vSwitch is on this node (the inventory and the OVS probes)'),
   oco: obj({
     enabled: bool(false, 'also write OCO status files (--oco does the same)'),
     dir: str('/usr/local/oco', 'codes go to <dir>/result/<probe>, the debug trace to <dir>/result_debug/<probe>'),
@@ -63,6 +67,13 @@ const core = {
       unknown: num(300, 'code written for UNKNOWN', { integer: true }),
     }, 'status codes written to the OCO result file'),
   }, 'OCO status files'),
+  metrics: obj({
+    enabled: bool(false, 'also write the Prometheus textfile after each run (`lm-probe metrics` does the same)'),
+    textfile: str('/var/lib/prometheus/node-exporter/lm-probe.prom', "node_exporter textfile collector's file: probe statuses, durations, perfdata, migration counters and histograms"),
+    log: str('/var/log/lm-probe/migrations.jsonl', 'one JSON line per migration counted, for other backends ("" = none)'),
+  }, 'Prometheus metrics (src/report/metrics.ts)'),
+  report: reportSchema,
+  daemon: daemonSchema,
 };
 
 /** What the config needs of a probe: its name, one-line summary and option schema. */
@@ -76,14 +87,18 @@ export interface ProbeOptionsSpec {
 export function configSchema(registry: readonly ProbeOptionsSpec[]): ObjectField {
   const probes: Shape = {};
   for (const p of registry) {
-    probes[p.name] = obj({ enabled: bool(true, 'run this probe with `lm-probe run`'), ...p.options }, p.summary);
+    probes[p.name] = obj({
+      enabled: bool(true, 'run this probe with `lm-probe run`'),
+      schedule: str('* * * * *', 'when `lm-probe daemon` runs it (cron syntax; a sixth, leading field for seconds)'),
+      ...p.options,
+    }, p.summary);
   }
-  const { oco, ...rest } = core;
-  return obj({ ...rest, probes: obj(probes, 'per-probe settings'), oco });
+  const { oco, metrics, report, daemon, ...rest } = core;
+  return obj({ ...rest, probes: obj(probes, 'per-probe settings'), oco, metrics, report, daemon });
 }
 
 type CoreConfig = Infer<ObjectField<typeof core>>;
-export type ProbeSection = { enabled: boolean } & Record<string, unknown>;
+export type ProbeSection = { enabled: boolean; schedule: string } & Record<string, unknown>;
 export interface Config extends CoreConfig {
   probes: Record<string, ProbeSection>;
   /** The file it came from; "" when built-in defaults are used. */

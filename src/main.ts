@@ -12,11 +12,14 @@ function exitWith(text: string, code: number): void {
   process.stdout.write(text, () => process.exit(code));
 }
 
-for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-  process.once(sig, () => {
-    killAllCommands();
-    exitWith(`LM-PROBE UNKNOWN - stopped by ${sig}\n`, 3);
-  });
+// The daemon handles its own signals (SIGHUP reloads, SIGTERM lets the current run finish).
+if (process.argv[2] !== 'daemon') {
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      killAllCommands();
+      exitWith(`LM-PROBE UNKNOWN - stopped by ${sig}\n`, 3);
+    });
+  }
 }
 
 runCli(process.argv).then(

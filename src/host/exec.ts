@@ -55,6 +55,27 @@ export function killAllCommands(): void {
   for (const pgid of running.keys()) killGroup(pgid, 'SIGKILL');
 }
 
+/**
+ * One 'abort' listener per signal, whatever the number of commands waiting on it: a probe that
+ * runs eleven commands side by side would otherwise trip Node's MaxListenersExceededWarning
+ * (on lm-probe's stderr). Returns the function that unregisters `fn`.
+ */
+const aborters = new WeakMap<AbortSignal, Set<() => void>>();
+export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  let waiting = aborters.get(signal);
+  if (!waiting) {
+    const all = new Set<() => void>();
+    waiting = all;
+    aborters.set(signal, all);
+    signal.addEventListener('abort', () => { for (const f of [...all]) f(); }, { once: true });
+  }
+  waiting.add(fn);
+  return () => { waiting.delete(fn); };
+}
+
+/** A command's limit inside a probe's deadline: `ms`, but never past the deadline (200 ms kept to report). */
+export const withinDeadline = (ms: number, remainingMs: number): number => Math.max(100, Math.min(ms, remainingMs - 200));
+
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10}s`;
 /** setTimeout's limit; a longer timeout would fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -96,8 +117,7 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
     setTimeout(() => killGroup(pgid, 'SIGKILL'), 300).unref();
   };
   const timer = setTimeout(() => stop('timeout'), Math.min(Math.max(1, opts.timeoutMs), MAX_TIMER_MS));
-  const onAbort = () => stop('cancel');
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const forget = opts.signal ? onAbort(opts.signal, () => stop('cancel')) : undefined;
   if (pgid !== undefined) {
     running.set(pgid, { cmd: name, signal: opts.signal });
     // The command is done: whatever it left behind in its group is a stray (and may hold our pipes).
@@ -108,7 +128,7 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
     r = await child;
   } finally {
     clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onAbort);
+    forget?.();
     if (pgid !== undefined) running.delete(pgid);
   }
   const stdout = String(r.stdout ?? '');
@@ -139,4 +159,47 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
     throw new ProbeError(`${name} exited ${r.signal ? `on ${r.signal}` : exitCode}: ${why}`);
   }
   return { stdout, stderr, exitCode };
+}
+
+/** A long-lived command read line by line (`virsh event --loop`). */
+export interface Watch {
+  /** Stop it (its whole process group); `onExit` is not called for a stop. */
+  stop(): void;
+}
+
+/**
+ * Start a command that runs until stopped, handing each stdout line to `onLine`; `onExit`
+ * says why it ended by itself. Like `run`: its own process group, killed with lm-probe.
+ */
+export async function watchLines(cmd: string, args: string[], opts: { namespace?: string; onLine: (line: string) => void; onExit: (why: string) => void }): Promise<Watch> {
+  const { execa } = await import('execa');
+  const [file, argv] = opts.namespace ? ['ip', ['netns', 'exec', assertNamespace(opts.namespace), cmd, ...args]] : [cmd, args];
+  execStats.spawned++;
+  const child = execa(file, argv, { detached: true, cleanup: true, reject: false, buffer: false, stdin: 'ignore', stderr: 'pipe', encoding: 'utf8' });
+  const pgid = child.pid;
+  let stopped = false;
+  if (pgid !== undefined) running.set(pgid, { cmd });
+  let rest = '';
+  child.stdout?.on('data', (chunk: Buffer | string) => {
+    const lines = (rest + String(chunk)).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) if (line.trim()) opts.onLine(line);
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer | string) => { stderr = (stderr + String(chunk)).slice(-400); });
+  void child.then((r) => {
+    if (pgid !== undefined) {
+      running.delete(pgid);
+      killGroup(pgid, 'SIGKILL');
+    }
+    if (stopped) return;
+    const code = (r as { code?: string }).code;
+    opts.onExit(code === 'ENOENT' ? `${file} not found` : `${cmd} exited ${r.signal ? `on ${r.signal}` : r.exitCode}: ${oneLine(stderr || 'no output', 160)}`);
+  });
+  return {
+    stop() {
+      stopped = true;
+      if (pgid !== undefined) killGroup(pgid, 'SIGTERM');
+    },
+  };
 }

@@ -12,7 +12,7 @@ import { endianness } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type ping from 'net-ping';
 import { ProbeError, oneLine } from '../errors.js';
-import { run } from './exec.js';
+import { onAbort, run } from './exec.js';
 import { fpingScan } from './fping.js';
 import { acceptReply, parseIcmp } from './icmp-packet.js';
 import { assertIp } from './validate.js';
@@ -22,7 +22,7 @@ export interface IcmpOptions {
   timeoutMs: number;
   /** Extra attempts after the first. */
   retries: number;
-  /** Pings outstanding at once (default 64). */
+  /** Pings outstanding at once (default: every one, as many as the granted receive buffer holds replies for). */
   maxInFlight?: number;
   /** ICMP identifier; default random in 1..65534. */
   identifier?: number;
@@ -49,33 +49,66 @@ export interface ScanStats {
   rejected: number;
   /** Receive buffer the kernel granted, in bytes (it reports double what was asked). */
   rcvbuf?: number;
+  /** Echoes that were in flight at once. */
+  inFlight?: number;
 }
 
 export const NOT_PERMITTED = 'raw ICMP socket not permitted (needs root or CAP_NET_RAW)';
 
-const DEFAULT_IN_FLIGHT = 64;
 const RCVBUF_BYTES = 4 * 1024 * 1024;
+/** What one queued reply costs the receive buffer (skb truesize, generously): 4 MiB holds ~4,096. */
+const REPLY_BYTES = 2048;
+/** At most this many echoes in flight at once: every one, for any node (the 4 MiB buffer holds their replies). */
+export const MAX_IN_FLIGHT = 4096;
+/** The fewest in flight, whatever the buffer (the kernel's default 208 KiB still holds ~200 replies). */
+const MIN_IN_FLIGHT = 64;
+
+/**
+ * All echoes go out at once, so the whole scan shares one timeout window (retries + 1 timeouts,
+ * however many targets); only a receive buffer smaller than asked (refused) splits it in waves.
+ */
+export function inFlightFor(rcvbuf: number | undefined): number {
+  if (rcvbuf === undefined) return MIN_IN_FLIGHT;
+  return Math.max(MIN_IN_FLIGHT, Math.min(MAX_IN_FLIGHT, Math.floor(rcvbuf / REPLY_BYTES)));
+}
+
+/** The scan's own story for the --debug trace: backend, buffer (said when refused), strays rejected. */
+export function describeScanStats(s: ScanStats): string[] {
+  if (s.backend === 'fping') return ['icmp: fping backend (one process for every target)'];
+  const lines = [`icmp: raw sockets, ${s.inFlight ?? '?'} echoes in flight at once, receive buffer ${s.rcvbuf ?? '?'} bytes, ${s.rejected} stray replies rejected (another pinger's, same identifier and sequence)`];
+  // The kernel reports double what it grants; less than asked means net.core.rmem_max capped it (no CAP_NET_ADMIN for FORCE).
+  if (s.rcvbuf !== undefined && s.rcvbuf < 2 * RCVBUF_BYTES) {
+    lines.push(`icmp: receive buffer refused: asked ${RCVBUF_BYTES} bytes, granted ${s.rcvbuf / 2} (net.core.rmem_max); echoes go in waves of ${s.inFlight ?? '?'}`);
+  }
+  return lines;
+}
 // Linux values. raw-socket exports the first two, not SO_RCVBUFFORCE (which passes net.core.rmem_max).
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
 const SO_RCVBUFFORCE = 33;
 
-/** Worst case: every wave of maxInFlight pings times out on every attempt; plus a margin. */
+/**
+ * The scan's backstop (net-ping's own timers end every request earlier): every wave of
+ * maxInFlight pings timing out on every attempt, as much again for a loop too busy to read
+ * replies on time (thousands of echoes sent at once), plus a second.
+ */
 export function scanBoundMs(count: number, opts: IcmpOptions): number {
-  const waves = Math.ceil(count / (opts.maxInFlight ?? DEFAULT_IN_FLIGHT));
-  return waves * (opts.retries + 1) * opts.timeoutMs + 1000;
+  const waves = Math.ceil(count / (opts.maxInFlight ?? MAX_IN_FLIGHT));
+  return 2 * waves * (opts.retries + 1) * opts.timeoutMs + 1000;
 }
 
 /** The worker's stdout: {replies, stats} or {error}. */
-export function parseWorkerOutput(stdout: string, count: number): IcmpReply[] {
-  let msg: { replies?: unknown; error?: unknown } | undefined;
+export function parseWorkerOutput(stdout: string, count: number): { replies: IcmpReply[]; stats?: ScanStats } {
+  let msg: { replies?: unknown; error?: unknown; stats?: ScanStats } | undefined;
   try {
     msg = JSON.parse(stdout);
   } catch {
     // reported below
   }
   if (typeof msg?.error === 'string') throw new ProbeError(msg.error);
-  if (Array.isArray(msg?.replies) && msg.replies.length === count) return msg.replies as IcmpReply[];
+  if (Array.isArray(msg?.replies) && msg.replies.length === count) {
+    return { replies: msg.replies as IcmpReply[], ...(msg.stats && typeof msg.stats === 'object' ? { stats: msg.stats } : {}) };
+  }
   throw new ProbeError(`icmp worker: unparseable output: ${oneLine(stdout.split('\n')[0] || '(none)')}`);
 }
 
@@ -94,13 +127,16 @@ function validate(ips: unknown, opts: IcmpOptions): asserts ips is string[] {
   }
 }
 
-/** Ping every address; one reply per input address, same order. */
-export async function icmpScan(ips: string[], opts: IcmpOptions): Promise<IcmpReply[]> {
+/** Ping every address; one reply per input address, same order. `stats` (optional) is filled in. */
+export async function icmpScan(ips: string[], opts: IcmpOptions, stats: ScanStats = { backend: 'raw', rejected: 0 }): Promise<IcmpReply[]> {
   validate(ips, opts);
   if (ips.length === 0) return [];
-  if (!opts.namespace) return scanHere(ips, opts);
-  if (opts.backend === 'fping') return fpingScan(ips, opts); // run() enters the namespace itself
-  return scanInWorker(ips, opts);
+  if (!opts.namespace) return scanHere(ips, opts, stats);
+  if (opts.backend === 'fping') {
+    stats.backend = 'fping';
+    return fpingScan(ips, opts); // run() enters the namespace itself
+  }
+  return scanInWorker(ips, opts, stats);
 }
 
 /** The scan in this process's own namespace (the worker calls this too). */
@@ -132,7 +168,7 @@ function workerPath(): string {
   throw new ProbeError(`icmp worker not found near ${fileURLToPath(import.meta.url)}`);
 }
 
-async function scanInWorker(ips: string[], opts: IcmpOptions): Promise<IcmpReply[]> {
+async function scanInWorker(ips: string[], opts: IcmpOptions, stats: ScanStats): Promise<IcmpReply[]> {
   const { namespace, signal, ...rest } = opts;
   let stdout: string;
   try {
@@ -140,19 +176,23 @@ async function scanInWorker(ips: string[], opts: IcmpOptions): Promise<IcmpReply
       namespace,
       signal,
       input: JSON.stringify({ ips, opts: rest }),
-      timeoutMs: scanBoundMs(ips.length, opts) + 5000, // + node start-up
+      // The worst case (a refused buffer: the fewest in flight) + node start-up; the deadline's signal cuts it earlier.
+      timeoutMs: scanBoundMs(ips.length, { ...opts, maxInFlight: opts.maxInFlight ?? MIN_IN_FLIGHT }) + 5000,
     }));
   } catch (e) {
     const keep = !(e instanceof ProbeError) || e.message.startsWith('network namespace');
     throw keep ? e : new ProbeError(`icmp worker: ${e.message}`);
   }
+  let out;
   try {
-    return parseWorkerOutput(stdout, ips.length);
+    out = parseWorkerOutput(stdout, ips.length);
   } catch (e) {
     // Garbage here may come from `ip` as well as from the worker: name the chain.
     if (!/unparseable/.test((e as Error).message)) throw e;
     throw new ProbeError(`${(e as Error).message} (from ip netns exec ${namespace} node)`);
   }
+  if (out.stats) Object.assign(stats, out.stats);
+  return out.replies;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,7 +247,8 @@ function openSession(np: NetPing, family: 4 | 6, opts: IcmpOptions, identifier: 
   }
   const b = Buffer.alloc(4);
   socket.getOption(SOL_SOCKET, SO_RCVBUF, b, 4);
-  stats.rcvbuf = endianness() === 'LE' ? b.readInt32LE(0) : b.readInt32BE(0);
+  const granted = endianness() === 'LE' ? b.readInt32LE(0) : b.readInt32BE(0);
+  stats.rcvbuf = Math.min(stats.rcvbuf ?? granted, granted); // the smaller of the two families' buffers
 
   // net-ping bound its handler at construction: put the source check in front of it.
   const forward = socket.listeners('message') as ((buf: Buffer, source: string) => void)[];
@@ -246,7 +287,6 @@ async function scanRaw(ips: string[], opts: IcmpOptions, stats: ScanStats): Prom
   const mod = await import('net-ping'); // CommonJS, lazily: keeps CLI start-up cheap
   const np = ((mod as { default?: NetPing }).default ?? mod) as NetPing;
   const identifier = opts.identifier ?? randomInt(1, 65535);
-  const maxInFlight = opts.maxInFlight ?? DEFAULT_IN_FLIGHT;
   if (opts.signal?.aborted) throw new ProbeError('icmp scan cancelled: probe deadline reached');
 
   return new Promise<IcmpReply[]>((resolve, reject) => {
@@ -256,15 +296,15 @@ async function scanRaw(ips: string[], opts: IcmpOptions, stats: ScanStats): Prom
     let pending = 0;
     let done = false;
     // A ref'd timer keeps the event loop alive while packets are out, and bounds the scan.
-    const timer = setTimeout(() => finish(), scanBoundMs(ips.length, opts));
-    const onAbort = () => finish(new ProbeError('icmp scan cancelled: probe deadline reached'));
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    let maxInFlight = opts.maxInFlight ?? MIN_IN_FLIGHT;
+    let timer: NodeJS.Timeout | undefined;
+    const forget = opts.signal ? onAbort(opts.signal, () => finish(new ProbeError('icmp scan cancelled: probe deadline reached'))) : undefined;
 
     function finish(error?: Error): void {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
+      forget?.();
       for (const s of sessions.values()) {
         s.close();
         active.delete(s);
@@ -304,6 +344,11 @@ async function scanRaw(ips: string[], opts: IcmpOptions, stats: ScanStats): Prom
       finish(e as Error);
       return;
     }
+    // As many in flight as the granted buffer holds replies for (openSession recorded it).
+    maxInFlight = opts.maxInFlight ?? inFlightFor(stats.rcvbuf);
+    stats.inFlight = Math.min(maxInFlight, ips.length);
+    // A ref'd timer keeps the event loop alive while packets are out, and bounds the scan.
+    timer = setTimeout(() => finish(), scanBoundMs(ips.length, { ...opts, maxInFlight }));
     pump();
   });
 }

@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import { ProbeError, oneLine } from '../errors.js';
 import { run } from './exec.js';
-import { canonicalIp } from './validate.js';
+import { assertNamespace, canonicalIp } from './validate.js';
 
 export interface HostRoute {
   /** The address the route is for (canonical form). */
@@ -41,11 +41,11 @@ export function parseHostRoutes(json: string): Map<string, HostRoute> {
   return routes;
 }
 
-/** Every host route of a namespace, IPv4 and IPv6, in one `ip` process. */
-export async function readHostRoutes(namespace: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<Map<string, HostRoute>> {
-  const args = ['-j', 'route', 'show', 'table', 'all'];
+/** `ip -j <args>` in a namespace ("" = this one); a missing namespace is said as such. */
+export async function ipJson(namespace: string, args: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<string> {
+  if (namespace) assertNamespace(namespace); // from the config: never an option ("-foo") or a path for `ip -n`
   // `ip -n NS` avoids the extra `ip netns exec` hop and fails clearly on a missing namespace.
-  const { stdout } = await run('ip', namespace ? ['-n', namespace, ...args] : args, {
+  const { stdout } = await run('ip', namespace ? ['-n', namespace, '-j', ...args] : ['-j', ...args], {
     timeoutMs: opts.timeoutMs,
     signal: opts.signal,
   }).catch((err: Error) => {
@@ -54,5 +54,10 @@ export async function readHostRoutes(namespace: string, opts: { timeoutMs: numbe
     }
     throw err;
   });
-  return parseHostRoutes(stdout);
+  return stdout;
+}
+
+/** Every host route of a namespace, IPv4 and IPv6, in one `ip` process. */
+export async function readHostRoutes(namespace: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<Map<string, HostRoute>> {
+  return parseHostRoutes(await ipJson(namespace, ['route', 'show', 'table', 'all'], opts));
 }

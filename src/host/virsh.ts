@@ -92,7 +92,7 @@ export function parseDomstate(text: string): { state: string; reason?: string } 
 
 const stateMarker = (nonce: string, i: number) => `${nonce}.${i}.state`;
 const xmlMarker = (nonce: string, i: number) => `${nonce}.${i}.xml`;
-const endMarker = (nonce: string) => `${nonce}.end`;
+export const endMarker = (nonce: string) => `${nonce}.end`;
 
 /** The batch argument for domains [first, first + uuids.length). */
 export function batchCommands(uuids: string[], nonce: string, first = 0): string {
@@ -104,11 +104,11 @@ export function batchCommands(uuids: string[], nonce: string, first = 0): string
 }
 
 /**
- * Split a batch's stdout at its marker lines. A domain whose sections are empty vanished between
- * the list and the batch: virsh said so on stderr ("failed to get domain '<uuid>'"), which is
- * checked, so a connection lost mid-batch is an error rather than every domain "vanished".
+ * A batch's stdout cut at its marker lines (lines starting with `<nonce>.`): the text after each
+ * marker (trimmed), by marker. The markers must be exactly `expected` then `<nonce>.end`, in that order,
+ * with nothing after the last one: anything else is output this code does not understand.
  */
-export function splitBatchOutput(stdout: string, stderr: string, refs: DomainRef[], nonce: string, first = 0): DomainsRead {
+export function splitSections(stdout: string, nonce: string, expected: string[]): Map<string, string> {
   // Marker lines are found by search, not by splitting ~1 MB (500 domains) into lines and joining them again.
   const text = `\n${stdout}`;
   const tag = `\n${nonce}.`;
@@ -121,19 +121,28 @@ export function splitBatchOutput(stdout: string, stderr: string, refs: DomainRef
     const marker = text.slice(at + 1, eol < 0 ? text.length : eol);
     at = eol < 0 ? -1 : text.indexOf(tag, eol);
     if (sections.has(marker)) unparseable(`marker ${marker} twice`);
-    sections.set(marker, eol < 0 ? '' : text.slice(eol + 1, at < 0 ? text.length : at));
+    sections.set(marker, eol < 0 ? '' : text.slice(eol + 1, at < 0 ? text.length : at).trim());
   }
-  const expected = refs.flatMap((_, k) => [stateMarker(nonce, first + k), xmlMarker(nonce, first + k)]);
   const order = [...sections.keys()];
   if (order.join('\n') !== [...expected, endMarker(nonce)].join('\n')) {
     unparseable(`batch markers missing or out of order (${order.length} of ${expected.length + 1}): ${stdout}`);
   }
-  if ((sections.get(endMarker(nonce)) ?? '').trim() !== '') unparseable(`text after the last marker: ${stdout}`);
+  if (sections.get(endMarker(nonce))) unparseable(`text after the last marker: ${stdout}`);
+  return sections;
+}
 
+/**
+ * Split a batch's stdout at its marker lines. A domain whose sections are empty vanished between
+ * the list and the batch: virsh said so on stderr ("failed to get domain '<uuid>'"), which is
+ * checked, so a connection lost mid-batch is an error rather than every domain "vanished".
+ */
+export function splitBatchOutput(stdout: string, stderr: string, refs: DomainRef[], nonce: string, first = 0): DomainsRead {
+  const expected = refs.flatMap((_, k) => [stateMarker(nonce, first + k), xmlMarker(nonce, first + k)]);
+  const sections = splitSections(stdout, nonce, expected);
   const read: DomainsRead = { domains: [], vanished: [] };
   refs.forEach((ref, k) => {
-    const state = sections.get(stateMarker(nonce, first + k))!.trim();
-    const xml = sections.get(xmlMarker(nonce, first + k))!.trim();
+    const state = sections.get(stateMarker(nonce, first + k))!;
+    const xml = sections.get(xmlMarker(nonce, first + k))!;
     if (state === '' || xml === '') {
       if (!stderr.includes(ref.uuid)) throw new ProbeError(`virsh: no state or XML for ${ref.uuid}: ${errorLine(stderr) || 'no error'}`);
       read.vanished.push(ref);
@@ -163,7 +172,7 @@ export interface VirshOptions {
 }
 
 /** virsh exits 1 on failure; its reason is on stderr as "error: ..." lines. */
-async function virsh(uri: string, args: string[], timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
+export async function virsh(uri: string, args: string[], timeoutMs: number, signal?: AbortSignal): Promise<ExecResult> {
   const r = await run('virsh', ['-c', assertVirshUri(uri, true), ...args], { // remote allowed: the source checked the config's allow_remote
     timeoutMs,
     signal,
@@ -176,7 +185,7 @@ async function virsh(uri: string, args: string[], timeoutMs: number, signal?: Ab
 }
 
 /** The time left of a budget shared by several commands. */
-function budget(timeoutMs: number): () => number {
+export function budget(timeoutMs: number): () => number {
   const deadline = Date.now() + timeoutMs;
   return () => {
     const left = deadline - Date.now();
@@ -185,11 +194,11 @@ function budget(timeoutMs: number): () => number {
   };
 }
 
-/** Batches of consecutive domains whose command string fits one argument. */
-function chunk(refs: DomainRef[], nonce: string): { first: number; refs: DomainRef[] }[] {
-  const perDomain = batchCommands([refs[0].uuid], nonce, refs.length).length;
+/** Batches of consecutive domains whose command string (`commands(uuids, first)`) fits one argument. */
+export function chunk<R extends DomainRef>(refs: R[], commands: (uuids: string[], first: number) => string): { first: number; refs: R[] }[] {
+  const perDomain = commands([refs[0].uuid], refs.length).length;
   const size = Math.max(1, Math.floor(MAX_BATCH_CHARS / perDomain));
-  const chunks: { first: number; refs: DomainRef[] }[] = [];
+  const chunks: { first: number; refs: R[] }[] = [];
   for (let first = 0; first < refs.length; first += size) chunks.push({ first, refs: refs.slice(first, first + size) });
   return chunks;
 }
@@ -206,7 +215,7 @@ export async function readDomains(uri: string, opts: VirshOptions): Promise<Doma
   const read: DomainsRead = { domains: [], vanished: [] };
   if (refs.length === 0) return read;
   const nonce = `lmp${randomBytes(6).toString('hex')}`;
-  for (const c of chunk(refs, nonce)) {
+  for (const c of chunk(refs, (uuids, first) => batchCommands(uuids, nonce, first))) {
     const { stdout, stderr } = await virsh(uri, [batchCommands(c.refs.map((r) => r.uuid), nonce, c.first)], left(), opts.signal);
     const part = splitBatchOutput(stdout, stderr, c.refs, nonce, c.first);
     read.domains.push(...part.domains);

@@ -20,7 +20,7 @@ export function configuredSources(config: Config, log?: Logger): InventorySource
   const inv = config.inventory;
   const make: Record<string, () => InventorySource> = {
     libvirt: () => createLibvirtSource(inv.libvirt),
-    ovs: () => createOvsSource(inv.ovs),
+    ovs: () => createOvsSource(config.ovs),
     openstack: () => createOpenStackSource(inv.openstack, config.host, process.env, { debug: log && ((l: string) => log.debug(l)) }),
     file: () => createFileSource(inv.file),
   };
@@ -33,6 +33,7 @@ export async function gatherInventory(config: Config, opts: { signal?: AbortSign
   const timeoutMs = Math.min(10_000, (config.timeout * 1000) / 2);
   const statuses: SourceStatus[] = [];
   const facts: SourceFacts[] = [];
+  let ovsSnapshot: Inventory['ovs'];
   await Promise.all(
     sources.map(async (src, i) => {
       if (!src.configured()) {
@@ -41,7 +42,8 @@ export async function gatherInventory(config: Config, opts: { signal?: AbortSign
       }
       const started = Date.now();
       try {
-        const { instances, notes } = await src.gather({ signal: opts.signal, timeoutMs });
+        const { instances, notes, ovs } = await src.gather({ signal: opts.signal, timeoutMs });
+        if (ovs) ovsSnapshot = ovs;
         for (const note of notes ?? []) opts.log?.debug(`inventory: ${src.name}: ${note}`);
         facts[i] = { source: src.name, instances };
         statuses[i] = { source: src.name, state: 'ok', detail: `${instances.length} instances in ${Date.now() - started} ms` };
@@ -51,7 +53,7 @@ export async function gatherInventory(config: Config, opts: { signal?: AbortSign
     }),
   );
   const answered = facts.filter(Boolean); // still in precedence order
-  const inventory: Inventory = { instances: [], sources: statuses, findings: [] };
+  const inventory: Inventory = { instances: [], sources: statuses, findings: [], ...(ovsSnapshot ? { ovs: ovsSnapshot } : {}) };
   const failed = statuses.some((s) => s.state === 'failed');
   const cache = config.inventory.cache;
 

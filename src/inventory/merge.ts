@@ -11,7 +11,7 @@ export interface SourceFacts {
   instances: SourceInstance[];
 }
 
-const INSTANCE_FIELDS: InstanceField[] = ['name', 'displayName', 'state', 'stateReason', 'novaHost', 'novaStatus', 'vmState', 'taskState', 'flavor', 'project', 'disks'];
+const INSTANCE_FIELDS: InstanceField[] = ['name', 'displayName', 'state', 'stateReason', 'novaHost', 'novaStatus', 'vmState', 'taskState', 'novaUpdated', 'flavor', 'project', 'disks'];
 const PORT_FIELDS: PortField[] = ['mac', 'tap', 'ips', 'ofport', 'bridge', 'ovsError', 'linkState', 'ifaceStatus', 'status', 'vifType', 'migratingTo'];
 
 /** A fact a source actually gave: an empty list (no IPs known) does not count. */

@@ -6,9 +6,13 @@
  * libvirt, when it plugs the port itself (<virtualport type='openvswitch'>), sets vm-id
  * instead of vm-uuid. One ovs-vsctl process for the whole node (see host/ovs.ts).
  */
-import { readOvsInterfaces, type OvsInterface } from '../host/ovs.js';
+import { ProbeError } from '../errors.js';
+import { withinDeadline } from '../host/exec.js';
+import { readOvsSnapshot, type OvsInterface, type OvsSnapshot } from '../host/ovs.js';
 import { isInterface, isMac, isUuid } from '../host/validate.js';
-import type { InventorySource, SourceInstance, SourcePort, SourceResult } from './types.js';
+import type { Departed } from '../presence.js';
+import type { ProbeContext } from '../probe.js';
+import type { Instance, Inventory, InventorySource, Port, SourceInstance, SourcePort, SourceResult } from './types.js';
 
 const vmUuidOf = (i: OvsInterface): string | undefined => i.externalIds['vm-uuid'] ?? i.externalIds['vm-id'];
 
@@ -62,6 +66,103 @@ export function createOvsSource(cfg: { db: string }): InventorySource {
   return {
     name: 'ovs',
     configured: () => cfg.db !== '',
-    gather: async ({ signal, timeoutMs }) => instancesFromInterfaces(await readOvsInterfaces(cfg.db, { timeoutMs, signal })),
+    gather: async ({ signal, timeoutMs }) => {
+      const ovs = await readOvsSnapshot(cfg.db, { timeoutMs, signal });
+      // The whole snapshot rides along, so the OVS probes judge the same read (no second ovs-vsctl).
+      return { ...instancesFromInterfaces(ovs.interfaces), ovs };
+    },
+  };
+}
+
+// ---- the OVS probes' view: hosted ports joined to their OVS interface --------------------------
+
+/** A port of an instance hosted here, with the OVS Interface that carries its iface-id (if any). */
+export interface HostedPort {
+  instance: Pick<Instance, 'uuid' | 'name' | 'state'>;
+  port: Pick<Port, 'id' | 'mac' | 'tap' | 'ips'>;
+  iface?: OvsInterface;
+}
+
+/** What hosted here means for the OVS probes, from one inventory and one OVSDB read. */
+export interface OvsHosting {
+  /** Ports of running (or paused, or state-unknown) hosted instances: the ones checked. */
+  ports: HostedPort[];
+  /** Every hosted instance, whatever its state (their interfaces are never orphans). */
+  instanceUuids: Set<string>;
+  portIds: Set<string>;
+  /** MAC / IP -> the hosted port that has it (for naming the owner of a flow). */
+  owners: Map<string, HostedPort>;
+}
+
+const CHECKED_STATES = new Set(['running', 'paused', 'unknown']);
+/** Neutron's device names are the kind prefix + the port id cut to 14 characters. */
+export const deviceSuffix = (portId: string) => portId.slice(0, 11);
+
+/**
+ * The instances hosted here, joined to the OVSDB. An instance only OVS knows (its interface
+ * names a vm-uuid no other source has) is not hosted: it is what an orphan looks like. When OVS
+ * is the only source that answered, nothing can say otherwise, and all of them are hosted.
+ */
+export function ovsHosting(inv: Pick<Inventory, 'instances' | 'sources'>, snap: OvsSnapshot): OvsHosting {
+  const otherWitness = inv.sources.some((s) => s.state === 'ok' && s.source !== 'ovs');
+  const hosted = inv.instances.filter((i) => !otherWitness || i.sources.some((s) => s !== 'ovs'));
+  const byIfaceId = new Map<string, OvsInterface>();
+  const byName = new Map<string, OvsInterface>();
+  for (const i of snap.interfaces) {
+    const id = i.externalIds['iface-id'];
+    if (id && !byIfaceId.has(id)) byIfaceId.set(id, i);
+    byName.set(i.name, i);
+  }
+  const out: OvsHosting = { ports: [], instanceUuids: new Set(hosted.map((i) => i.uuid)), portIds: new Set(), owners: new Map() };
+  for (const inst of hosted) {
+    for (const p of inst.ports) {
+      if (p.id) out.portIds.add(p.id);
+      const suffix = p.id ? deviceSuffix(p.id) : p.tap?.slice(3);
+      const iface = (p.id && byIfaceId.get(p.id)) || (p.tap && byName.get(p.tap)) || (suffix ? byName.get(`qvo${suffix}`) : undefined) || undefined;
+      const hp: HostedPort = { instance: { uuid: inst.uuid, name: inst.name, state: inst.state }, port: { id: p.id, mac: p.mac, tap: p.tap, ips: p.ips }, ...(iface ? { iface } : {}) };
+      for (const key of [p.mac, ...p.ips]) if (key && !out.owners.has(key.toLowerCase())) out.owners.set(key.toLowerCase(), hp);
+      if (CHECKED_STATES.has(inst.state)) out.ports.push(hp);
+    }
+  }
+  return out;
+}
+
+/** "instance-00000002 (uuid) port <id>": how findings name a hosted port. */
+export function portLabel(hp: HostedPort): string {
+  const who = hp.instance.name ? `${hp.instance.name} (${hp.instance.uuid})` : hp.instance.uuid;
+  return `${who} port ${hp.port.id || hp.port.tap || hp.port.mac}`;
+}
+
+/**
+ * This run's OVSDB read: the inventory's (the ovs source, one ovs-vsctl for the whole run), or,
+ * when the inventory does not use that source, one read of our own. When the ovs source failed,
+ * its reason is the answer (a second try would only wait as long again).
+ */
+export async function ovsSnapshotOf(inv: Inventory, db: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<OvsSnapshot> {
+  if (inv.ovs) return inv.ovs;
+  const failed = inv.sources.find((s) => s.source === 'ovs' && s.state === 'failed');
+  if (failed) throw new ProbeError(failed.detail);
+  return readOvsSnapshot(db, opts);
+}
+
+/** What the OVS probes start from: the OVSDB, the hosted ports joined to it, and their grace. */
+export interface OvsView {
+  snapshot: OvsSnapshot;
+  hosting: OvsHosting;
+  /** Seconds of grace left for an instance that arrived recently. */
+  graceLeftS(uuid: string): number;
+  /** The instance that had this port id, MAC or IP and left within the grace window. */
+  leftRecently(key: string): Departed | undefined;
+}
+
+export async function ovsView(ctx: Pick<ProbeContext<unknown>, 'inventory' | 'presence' | 'config' | 'signal' | 'remainingMs'>, graceS: number): Promise<OvsView> {
+  const inventory = await ctx.inventory();
+  const snapshot = await ovsSnapshotOf(inventory, ctx.config.ovs.db, { timeoutMs: withinDeadline(10_000, ctx.remainingMs()), signal: ctx.signal });
+  const presence = await ctx.presence();
+  return {
+    snapshot,
+    hosting: ovsHosting(inventory, snapshot),
+    graceLeftS: (uuid) => presence.graceLeftS(uuid, graceS),
+    leftRecently: (key) => presence.leftRecently(key, graceS),
   };
 }

@@ -4,6 +4,8 @@
  * same shape; the merge joins them on instance UUID and port id, and every fact remembers
  * which source gave it (`origin`), so disagreements can be reported.
  */
+import type { OvsSnapshot } from '../host/ovs.js';
+
 export type SourceName = 'libvirt' | 'ovs' | 'openstack' | 'file' | 'cache';
 export const SOURCE_NAMES: readonly SourceName[] = ['libvirt', 'ovs', 'openstack', 'file', 'cache'];
 
@@ -55,6 +57,8 @@ export interface Instance {
   novaStatus?: string;
   vmState?: string;
   taskState?: string | null;
+  /** Nova: the server's `updated` (ISO 8601): how long a migration or resize state has lasted. */
+  novaUpdated?: string;
   flavor?: string;
   /** Project (tenant) id. */
   project?: string;
@@ -80,6 +84,8 @@ export interface SourceResult {
   instances: SourceInstance[];
   /** Extra raw facts a source has that are not per instance (e.g. OVS interfaces with no vm-uuid). */
   notes?: string[];
+  /** The ovs source: everything its one ovs-vsctl read (Inventory.ovs). */
+  ovs?: OvsSnapshot;
 }
 
 /** A source of "who lives here". gather() throws ProbeError with a one-line reason on failure. */
@@ -107,4 +113,6 @@ export interface Inventory {
   problems?: string[];
   /** When the cache stood in for a failed source: its age in seconds. */
   cacheAgeS?: number;
+  /** The OVSDB as the ovs source read it this run (absent when that source is not used or failed). */
+  ovs?: OvsSnapshot;
 }

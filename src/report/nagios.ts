@@ -7,14 +7,16 @@ import { formatPerf, STATUS_NAMES, type Result } from '../result.js';
 export const MAX_DETAIL_LINES = 50;
 
 /** "|" starts perfdata in Nagios: it must never appear in text. */
-const clean = (s: string) => s.replace(/\|/g, '/').replace(/\s*\n\s*/g, ' ').trim();
+export const clean = (s: string) => s.replace(/\|/g, '/').replace(/\s*\n\s*/g, ' ').trim();
+
+/** The parts of a plugin's output: status line, perfdata tokens, long-output lines (passive checks reuse them). */
+export function nagiosParts(r: Result): { head: string; perf: string[]; long: string[] } {
+  const long = r.details.slice(0, MAX_DETAIL_LINES).map(clean);
+  if (r.details.length > MAX_DETAIL_LINES) long.push(`... and ${r.details.length - MAX_DETAIL_LINES} more`);
+  return { head: `${r.probe.toUpperCase()} ${STATUS_NAMES[r.status]} - ${clean(r.summary)}`, perf: r.perfdata.map(formatPerf), long };
+}
 
 export function formatNagios(r: Result): string {
-  const head = `${r.probe.toUpperCase()} ${STATUS_NAMES[r.status]} - ${clean(r.summary)}`;
-  const perf = r.perfdata.map(formatPerf).join(' ');
-  const lines = [perf ? `${head} | ${perf}` : head];
-  const shown = r.details.slice(0, MAX_DETAIL_LINES).map(clean);
-  lines.push(...shown);
-  if (r.details.length > MAX_DETAIL_LINES) lines.push(`... and ${r.details.length - MAX_DETAIL_LINES} more`);
-  return `${lines.join('\n')}\n`;
+  const { head, perf, long } = nagiosParts(r);
+  return `${[perf.length ? `${head} | ${perf.join(' ')}` : head, ...long].join('\n')}\n`;
 }

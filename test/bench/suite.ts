@@ -45,7 +45,8 @@ export function benchSuite(o: SuiteBenchOptions, log: (line: string) => void): S
     for (const faulty of o.faults ? [false, true] : [false]) {
       const faults = faulty ? faultSet(size, o.addons) : {};
       log(`suite: ${size} instances, ${faulty ? `faults ${Object.values(faults).join(',')}` : 'healthy'}: lab up`);
-      const lab = labUp({ instances: size, faults, ...(o.addons ? { bgp: 'bird' as const, disks: true } : {}) });
+      // The openvswitch firewall driver: the larger of the two flow tables (26 flows per port).
+      const lab = labUp({ instances: size, faults, firewall: 'openvswitch', ...(o.addons ? { bgp: 'bird' as const, disks: true } : {}) });
       try {
         const cmd = (sub: string) => () => timed([BIN, sub, '--config', lab.configFile, '--json']);
         cmd('run')(); // warm-up: page cache, first-seen presence, inventory cache

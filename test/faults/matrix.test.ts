@@ -48,7 +48,7 @@ let lab: LabEnv | undefined;
 let work = '';
 let baseConfig = '';
 let cellNo = 0;
-/** The lab's own verdict (one lost route, one instance filtering ICMP): what an unbroken run says. */
+/** The lab's own verdict (a lost route, a dead instance, one filtering ICMP): what an unbroken run says. */
 let baselineCode = -1;
 const OCO_CODES = ['200\n', '210\n', '300\n', '300\n'];
 const cellCounts = { cells: 0, probeCells: 0, longestMs: 0, longestCell: '' };
@@ -175,7 +175,7 @@ const toolsUnderTest = (): string[] => [...new Set([...INVENTORY_TOOLS, ...regis
 describe('fault matrix', () => {
   before(() => {
     if (!canLab) return;
-    lab = labUp({ instances: 3, faults: { 2: 'no-route', 3: 'drop-icmp' } });
+    lab = labUp({ instances: 4, faults: { 2: 'no-route', 3: 'drop-icmp', 4: 'dead' } });
     work = join(lab.dir, 'faults');
     mkdirSync(work, { recursive: true });
     baseConfig = variantConfig(lab.configFile, 'matrix', { timeout: PROBE_TIMEOUT_S, run_timeout: RUN_TIMEOUT_S });
@@ -186,11 +186,11 @@ describe('fault matrix', () => {
     process.stdout.write(`# fault matrix: ${cellCounts.cells} cells, ${cellCounts.probeCells} probe results, longest ${cellCounts.longestMs} ms (${cellCounts.longestCell})\n`);
   });
 
-  test('baseline: the lab as it is (one lost route: CRITICAL), every promise held', async (t) => {
+  test('baseline: the lab as it is (a lost route, a dead instance), every promise held', async (t) => {
     if (!requireLab(t)) return;
     const o = await cell(t, 'baseline');
     const ir = o.doc!.results.find((r) => r.probe === 'instance-routed')!;
-    assert.match(ir.summary, /^1 of 3 IPs not routed: 198\.18\.1\.3; 1 alive but filtering ICMP$/, o.stdout);
+    assert.match(ir.summary, /^2 of 4 IPs not routed: 198\.18\.1\.3, 198\.18\.1\.5; 1 alive but filtering ICMP$/, o.stdout);
     baselineCode = o.code!;
   });
 
@@ -274,7 +274,7 @@ describe('fault matrix', () => {
         if (which === 'lock_dir' && how !== 'missing') {
           assert.match(ir.summary, /^cannot take lock in .*: (EROFS|ENOSPC)/, o.stdout);
         } else {
-          assert.match(ir.summary, /^1 of 3 IPs not routed/, `${which} ${how}: the check itself still ran\n${o.stdout}`);
+          assert.match(ir.summary, /^2 of 4 IPs not routed/, `${which} ${how}: the check itself still ran\n${o.stdout}`);
         }
         if (which === 'state_dir' && how !== 'missing') assert.match(ir.details.join('\n'), /state not saved to .* \((EROFS|ENOSPC)\)/, o.stdout);
         if (which === 'oco' && how !== 'missing') assert.match(o.stderr, /\[ ERROR \] cannot write oco status to .*: (EROFS|ENOSPC)/, o.stderr);

@@ -22,7 +22,8 @@ test('--help lists the commands and the exit codes', () => {
 test('list: one line per probe with what it checks', () => {
   const r = lmProbe(['list']);
   assert.equal(r.code, 0);
-  assert.match(r.stdout, /^instance-routed {2}every instance IP hosted here answers ICMP/m);
+  assert.match(r.stdout, /^instance-routed +every instance IP hosted here answers ICMP/m);
+  assert.match(r.stdout, /^bgp-announcements +the node's BGP daemon announces exactly the IPs of the instances hosted here/m);
 });
 
 test('run with an unknown probe: UNKNOWN, exit 3', () => {

@@ -6,14 +6,11 @@
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { labDir } from '../lab/files.js';
-import { identity } from '../lab/identity.js';
-import { uniquePrefix } from '../lab/netns.js';
 import { requireLab, requirePart } from '../lab/require.js';
 import {
-  IMAGE_ID, cacheName, diskFault, diskHeal, disksDown, disksUnavailableReason, disksUp, instanceDir, sharedBase, type DiskEnv, type DiskTree,
+  IMAGE_ID, bareDiskEnv, cacheName, diskFault, diskHeal, disksDown, disksUnavailableReason, disksUp, instanceDir, sharedBase, type DiskEnv, type DiskTree,
 } from '../lab/disks.js';
 
 let env: DiskEnv | undefined;
@@ -25,21 +22,6 @@ after(() => {
 });
 
 const requireQemuImg = (t: TestContext): boolean => requirePart(t, 'disk tree', disksUnavailableReason());
-
-/** A lab-shaped env with `n` instances and a dir of its own, without namespaces (the tree needs none). */
-function minimalEnv(n: number): DiskEnv {
-  let prefix = uniquePrefix();
-  for (;;) {
-    try {
-      mkdirSync(labDir(prefix)); // fails if another lab has this prefix
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      prefix = uniquePrefix();
-    }
-  }
-  return { prefix, dir: labDir(prefix), instances: Array.from({ length: n }, (_, k) => identity(k + 1)) };
-}
 
 interface ImgInfo {
   filename: string;
@@ -74,7 +56,7 @@ function assertBackedByShared(t: DiskTree, disk: string): void {
 
 test('nova instances tree: healthy disks, the four leftovers, heal, down', async (t) => {
   if (!requireLab(t) || !requireQemuImg(t)) return;
-  env = minimalEnv(3);
+  env = bareDiskEnv(3);
   tree = disksUp(env);
   const e = env;
   const d = tree;

@@ -72,7 +72,7 @@ describe('inventory on the lab node', () => {
   test('a dead ovsdb: degraded, the cache stands in, instance-routed still runs and says so', (t) => {
     if (!requireLab(t)) return;
     assert.equal(inventory(lab!.configFile).code, 0); // a good run writes the cache
-    const cfg = variantConfig(lab!.configFile, 'dead-ovsdb', { inventory: { ovs: { db: `unix:${join(lab!.dir, 'no-such-db.sock')}` } } });
+    const cfg = variantConfig(lab!.configFile, 'dead-ovsdb', { ovs: { db: `unix:${join(lab!.dir, 'no-such-db.sock')}` } });
     const { code, doc } = inventory(cfg);
     assert.equal(code, 1);
     const ovs = doc.sources.find((s) => s.source === 'ovs')!;
@@ -105,7 +105,8 @@ describe('inventory on the lab node', () => {
   test('no source can name the instances: UNKNOWN naming each', (t) => {
     if (!requireLab(t)) return;
     const cfg = variantConfig(lab!.configFile, 'nothing', {
-      inventory: { libvirt: { uri: `test://${join(lab!.dir, 'missing-node.xml')}` }, ovs: { db: `unix:${join(lab!.dir, 'no-such-db.sock')}` }, cache: { max_age: 0 } },
+      inventory: { libvirt: { uri: `test://${join(lab!.dir, 'missing-node.xml')}` }, cache: { max_age: 0 } },
+      ovs: { db: `unix:${join(lab!.dir, 'no-such-db.sock')}` },
     });
     assert.equal(inventory(cfg).code, 3);
     const r = lmProbe(['instance-routed', '--config', cfg]);

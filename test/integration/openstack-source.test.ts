@@ -102,15 +102,15 @@ function smallNode(): { servers: FakeServer[]; ports: FakePort[] } {
 
 const SMALL_NODE_EXPECTED: SourceInstance[] = [
   {
-    uuid: UUID_A, name: 'instance-00000001', displayName: 'web-1', state: 'running', novaHost: HOST, novaStatus: 'ACTIVE', vmState: 'active', taskState: null, flavor: 'm1.small', project: 'p1',
+    uuid: UUID_A, name: 'instance-00000001', displayName: 'web-1', state: 'running', novaHost: HOST, novaStatus: 'ACTIVE', vmState: 'active', taskState: null, novaUpdated: '2025-11-21T08:01:02Z', flavor: 'm1.small', project: 'p1',
     ports: [{ id: '83a59a9f-d268-4b7f-a43e-1f2ff8d2a028', mac: 'fa:16:3e:1f:00:01', tap: 'tap83a59a9f-d2', ips: ['198.18.1.2', '2001:db8::2'], status: 'ACTIVE', vifType: 'ovs' }],
   },
   {
-    uuid: UUID_B, name: 'instance-00000002', displayName: 'db-1', state: 'shutoff', novaHost: HOST, novaStatus: 'SHUTOFF', vmState: 'stopped', taskState: null, flavor: 'm1.large', project: 'p2',
+    uuid: UUID_B, name: 'instance-00000002', displayName: 'db-1', state: 'shutoff', novaHost: HOST, novaStatus: 'SHUTOFF', vmState: 'stopped', taskState: null, novaUpdated: '2025-11-21T08:01:02Z', flavor: 'm1.large', project: 'p2',
     ports: [{ id: '98c50d99-c5aa-4b7f-a43e-1f2ff8d2a029', mac: 'fa:16:3e:1f:00:02', tap: 'tap98c50d99-c5', ips: ['198.18.1.3'], status: 'DOWN', vifType: 'ovs', migratingTo: 'compute-8' }],
   },
   // ERROR: Nova does not say whether it runs; the state is left to libvirt.
-  { uuid: UUID_C, name: 'instance-00000003', displayName: 'batch-1', novaHost: HOST, novaStatus: 'ERROR', vmState: 'error', taskState: null, flavor: 'm1.small', project: 'p1', ports: [] },
+  { uuid: UUID_C, name: 'instance-00000003', displayName: 'batch-1', novaHost: HOST, novaStatus: 'ERROR', vmState: 'error', taskState: null, novaUpdated: '2025-11-21T08:01:02Z', flavor: 'm1.small', project: 'p1', ports: [] },
   { uuid: UUID_ORPHAN, ports: [{ id: '24d1346d-8d00-4b7f-a43e-1f2ff8d2a030', mac: 'fa:16:3e:1f:00:04', tap: 'tap24d1346d-8d', ips: ['198.18.1.5'], status: 'ACTIVE', vifType: 'vhostuser' }] },
 ];
 

@@ -70,6 +70,8 @@ export interface BgpLab {
   orphans: string[];
   /** FRR writes to /var/tmp/frr/<daemon>.<pid> (compiled in); remove the parent only if this lab (cluster) made it. */
   frrTmpCreated: boolean;
+  /** bird only, set by bgpSetV6: IPv6 /128s announced over an ipv6 channel of the same (IPv4) session. */
+  v6?: string[];
 }
 
 // ---- constants ---------------------------------------------------------------------------------
@@ -170,9 +172,18 @@ protocol bgp ${bgp.routerProto} {
   strict bind yes; # listen on ${bgp.routerAddr}:179 only
   ${BIRD_TIMERS}
   ipv4 { import all; export none; };
-}
+${v6Channel(bgp, 'import all; export none;')}}
 `;
 }
+
+/**
+ * IPv6 without an IPv6 packet: the /128s ride the IPv4 session (MP-BGP, RFC 5549 extended next
+ * hop) and are blackholes on the speaker; no interface gets an IPv6 address. They are IPv4-mapped
+ * (::ffff:198.18.x.y), so every address stays in the lab's 198.18.0.0/15.
+ */
+const v6Channel = (bgp: BgpLab, policy: string): string => (bgp.v6 ? `  ipv6 { ${policy} extended next hop on; };\n` : '');
+const v6Static = (bgp: BgpLab): string =>
+  bgp.v6 ? `protocol static lmp_v6 { # bgpSetV6\n  ipv6;\n${bgp.v6.map((p) => `  route ${p} blackhole;\n`).join('')}}\n` : '';
 
 /**
  * The speaker learns the link namespace's kernel routes (`learn`: they are "proto boot" routes,
@@ -197,13 +208,13 @@ ${orphans}filter lmp_to_router {
 ${noBgp}  if net ~ [ 198.18.0.0/15{32,32} ] then accept;
   reject;
 }
-protocol bgp ${SPEAKER_PROTO} {
+${v6Static(bgp)}protocol bgp ${SPEAKER_PROTO} {
   local ${bgp.speakerAddr} as ${bgp.speakerAs};
   neighbor ${bgp.routerAddr} as ${bgp.routerAs};
   strict bind yes; # listen on ${bgp.speakerAddr}:179 only
   ${BIRD_TIMERS}
   ipv4 { import none; export filter lmp_to_router; };
-}
+${v6Channel(bgp, 'import none; export all;')}}
 `;
 }
 
@@ -669,6 +680,29 @@ export function bgpSetFaults(bgp: BgpLab, env: BgpLabEnv, faults: { noBgp: strin
   applyFaults(bgp, env, prev);
   save(bgp);
   waitRouter(bgp, desired(bgp, env));
+}
+
+/**
+ * bird speaker only: announce exactly these IPv6 /128s (IPv4-mapped, "::ffff:198.18.x.y/128") on an
+ * ipv6 channel of the session, the router's side too. The first call adds the channel (bird
+ * restarts the session). Returns once the router has exactly them from this node (bounded).
+ */
+export function bgpSetV6(bgp: BgpLab, prefixes: string[]): void {
+  if (bgp.daemon !== 'bird') throw new Error(`bgpSetV6: bird speakers only, not ${bgp.daemon}`);
+  for (const p of prefixes) if (!p.startsWith('fd6c:6d70::') || !p.endsWith('/128')) throw new Error(`${p}: not a /128 of the lab's IPv6 prefix (fd6c:6d70::/64)`);
+  bgp.v6 = [...new Set(prefixes)];
+  const d = sub(bgp, 'bird');
+  writeFileSync(join(d, 'bird.conf'), speakerBirdConf(bgp, join(d, 'bird.log')));
+  writeFileSync(peerFile(bgp), routerPeerConf(bgp));
+  configureRouter(bgp);
+  const out = birdc(bgp.speakerNs, bgp.birdSocket!, ['configure']);
+  if (!/Reconfigur/.test(out)) throw new Error(`birdc configure: ${out.trim()}`);
+  save(bgp);
+  const want = [...bgp.v6].sort().join();
+  poll(`the router to receive [${want}] from ${bgp.routerProto}`, ESTABLISH_TIMEOUT_MS, () => {
+    const got = birdc(bgp.routerNs, bgp.routerSocket, ['show', 'route', 'table', 'master6', 'protocol', bgp.routerProto]);
+    return [...got.matchAll(/^(\S+\/128)\s/gm)].map((m) => m[1]).sort().join() === want ? true : undefined;
+  });
 }
 
 /** The BGP record a lab dir holds (<dir>/bgp/bgp.json), or null: lets labDown stop a speaker another process started. */

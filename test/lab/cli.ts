@@ -22,7 +22,7 @@ import { LEAVE_STEPS, isLeaveStep, migrate, type LeaveStep } from './migrate.js'
 import { monitoringStatusLines } from './monitoring.js';
 
 const USAGE = `usage: npm run lab -- <command>
-  up [N] [--faults 2:no-route,3:drop-icmp] [--firewall ${FIREWALL_DRIVERS.join('|')}] [--bgp ${BGP_DAEMONS.join('|')}] [--disks] [--prefix lmpXXXX]
+  up [N] [--faults 2:no-route,3:drop-icmp] [--firewall ${FIREWALL_DRIVERS.join('|')}] [--bgp ${BGP_DAEMONS.join('|')}] [--disks] [--ipv6] [--prefix lmpXXXX]
                                     create a lab (default 6 instances); prints its lab.json path
   up [N] --nodes 2 [...]            two nodes: the instances (and faults) on node 1, node 2 (lab <prefix>n2) empty
   up ... --libvirt ${LIBVIRT_DRIVERS.join('|')}|auto      libvirt's test driver, or a libvirtd per node with real KVM guests
@@ -51,7 +51,7 @@ function parse(argv: string[]): { pos: string[]; opt: Record<string, string | tr
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     if (!a.startsWith('--')) pos.push(a);
-    else if (a === '--all' || a === '--disks' || a === '--monitoring') opt[a.slice(2)] = true;
+    else if (a === '--all' || a === '--disks' || a === '--monitoring' || a === '--ipv6') opt[a.slice(2)] = true;
     else if (k + 1 < argv.length) opt[a.slice(2)] = argv[++k];
     else throw new Error(`${a} needs a value`);
   }
@@ -230,7 +230,7 @@ function main(argv: string[]): void {
       if (libvirt !== undefined && libvirt !== 'auto' && !LIBVIRT_DRIVERS.includes(libvirt as never)) throw new Error(`--libvirt must be one of ${LIBVIRT_DRIVERS.join(', ')}, auto`);
       const cluster = clusterUp({
         instances: n, faults: parseFaults(str(opt.faults) ?? ''), prefix: str(opt.prefix), persist: true, bgp, disks: opt.disks === true, firewall, nodes,
-        libvirt: libvirt as LibvirtDriver | 'auto' | undefined, monitoring: opt.monitoring === true,
+        libvirt: libvirt as LibvirtDriver | 'auto' | undefined, monitoring: opt.monitoring === true, ipv6: opt.ipv6 === true,
       });
       const env = cluster.nodes[0];
       const ms = Number(process.hrtime.bigint() - started) / 1e6;

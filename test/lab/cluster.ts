@@ -16,9 +16,9 @@
  *   <prefix>-node  mig 198.18.253.0/31  ── veth ──  mig 198.18.253.1/31  <prefix>n2-node
  */
 import { labDown, labUp, loadLab, saveLab, type LabEnv, type LabUpOptions, type LibvirtDriver } from './lab.js';
-import { assertPrefix, readCurrent } from './files.js';
+import { assertPrefix, readCurrent, writeConfig } from './files.js';
 import { addonsBgpUp } from './addons.js';
-import { ipBatch, uniquePrefix } from './netns.js';
+import { ipBatch, nsExec, uniquePrefix } from './netns.js';
 import { kvmUnavailableReason } from './kvm.js';
 import { labMonitoringUp } from './monitoring.js';
 
@@ -54,6 +54,20 @@ function linkForMigration(node1: LabEnv, node2: LabEnv): void {
   });
 }
 
+/**
+ * Slow the migration stream leaving this node to `kbit` kbit/s (a tc token bucket on its end of
+ * the migration veth), so a test sees a live migration in progress, or one that does not
+ * converge; 0 stops it (the link down: memory remaining stays put; netem is not in every
+ * kernel); null lifts both. `virsh migrate-setspeed` cannot do this: its floor is 1 MiB/s, and
+ * an idle lab guest sends only ~720 KiB (its zero pages travel as markers), under a second.
+ */
+export function throttleMigration(node: LabEnv, kbit: number | null): void {
+  if (kbit === 0) return ipBatch([`link set ${MIGRATION_IFACE} down`], node.nodeNs);
+  if (kbit !== null) return void nsExec(node.nodeNs, 'tc', ['qdisc', 'replace', 'dev', MIGRATION_IFACE, 'root', 'tbf', 'rate', `${kbit}kbit`, 'burst', '4kb', 'latency', '400ms']);
+  ipBatch([`link set ${MIGRATION_IFACE} up`], node.nodeNs);
+  if (nsExec(node.nodeNs, 'tc', ['qdisc', 'show', 'dev', MIGRATION_IFACE]).includes('tbf')) nsExec(node.nodeNs, 'tc', ['qdisc', 'del', 'dev', MIGRATION_IFACE, 'root']);
+}
+
 /** The lab prefix of node `n` of the cluster `prefix`. */
 export const nodePrefix = (prefix: string, n: number): string => (n === 1 ? prefix : `${prefix}n${n}`);
 
@@ -80,7 +94,10 @@ export function clusterUp(opts: ClusterUpOptions): Cluster {
     // One monitoring namespace for both nodes, owned by node 1 (MONITORING.md).
     if (opts.monitoring) labMonitoringUp([node1, node2]);
     // Node 2's speaker peers with node 1's router, as both would with their top-of-rack router.
-    if (opts.bgp) addonsBgpUp(node2, opts.bgp, node1.bgp!);
+    if (opts.bgp) {
+      addonsBgpUp(node2, opts.bgp, node1.bgp!);
+      writeConfig(node2); // with its speaker's bgp-announcements section
+    }
     saveLab(node1);
     saveLab(node2);
     return { prefix, nodes: [node1, node2] };

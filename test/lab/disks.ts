@@ -16,8 +16,10 @@
 import { createHash } from 'node:crypto';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { LAB_ROOT, assertPrefix } from './files.js';
-import { findTool, sh } from './netns.js';
+import { LAB_ROOT, assertPrefix, labDir } from './files.js';
+import { identity } from './identity.js';
+import type { LabInstance } from './lab.js';
+import { findTool, sh, uniquePrefix } from './netns.js';
 
 export interface DiskTree {
   root: string; // env.dir/instances
@@ -224,4 +226,23 @@ export function disksDown(tree: DiskTree): void {
 export function diskAddInstance(tree: DiskTree, uuid: string): void {
   checkRoot(tree.root);
   makeInstanceDir(instanceDir(tree, uuid), sharedBase(tree));
+}
+
+/**
+ * A lab-shaped env with `n` instances and a fresh /tmp/lmpXXXX of its own, without namespaces:
+ * enough for a disk tree and a test-driver libvirt node (libvirt.ts writeLibvirtNode). The
+ * caller removes env.dir (after disksDown) when done.
+ */
+export function bareDiskEnv(n: number): DiskEnv & { instances: LabInstance[] } {
+  for (;;) {
+    const prefix = uniquePrefix();
+    try {
+      mkdirSync(labDir(prefix)); // fails if another lab has this prefix
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw err;
+    }
+    const instances = Array.from({ length: n }, (_, k) => ({ ...identity(k + 1), ns: '', fault: null }));
+    return { prefix, dir: labDir(prefix), instances };
+  }
 }

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import YAML from 'yaml';
 import type { LabEnv } from './lab.js';
+import type { BgpLab } from './bgp.js';
 import { syncLibvirt } from './libvirt.js';
 
 export const LAB_ROOT = '/tmp';
@@ -49,7 +50,7 @@ export function inventoryYaml(env: LabEnv): string {
       uuid: i.uuid,
       name: i.name,
       state: 'running',
-      ports: [{ id: i.portId, mac: i.mac, tap: i.tap, ips: [i.ip] }],
+      ports: [{ id: i.portId, mac: i.mac, tap: i.tap, ips: i.ip6 ? [i.ip, i.ip6] : [i.ip] }],
     })),
   });
   YAML.visit(doc, {
@@ -70,18 +71,38 @@ export function writeConfig(env: LabEnv): void {
     inventory: {
       sources: ['libvirt', 'ovs'],
       libvirt: { uri: env.kvm?.uri ?? `test://${join(env.dir, 'libvirt', 'node.xml')}` },
-      ovs: { db: env.ovsDb },
       openstack: { token_cache: join(env.dir, 'cache', 'token.json') },
       file: env.inventoryFile,
       cache: { path: join(env.dir, 'cache', 'inventory.json') },
     },
+    // The lab's own OVS: its db socket, and its rundir (<dir>/ovs) where ovs-ofctl finds br-int.mgmt.
+    ovs: { db: env.ovsDb, rundir: join(env.dir, 'ovs') },
     probes: {
       // arping for an IP with no route goes out of the link namespace's one leg into br-int.
       'instance-routed': { ping_namespace: env.linkNs, link_namespace: env.linkNs, arp_interface: env.linkIface, timeout: 500, retries: 1 },
+      // The node's BGP speaker (bgp.ts): its control sockets are in the lab dir, GoBGP's API on the lab address in ns-link.
+      // A node without one has nothing to audit (`run` would say UNKNOWN "no BGP daemon").
+      'bgp-announcements': env.bgp ? bgpProbeConfig(env.bgp) : { enabled: false },
+      // vswitchd and the taps live in the node namespace; the link namespace must exist.
+      'ovs-ports': { namespace: env.nodeNs, namespaces: [env.linkNs] },
+      // The node's nova instances tree (up --disks); a lab without one has nothing to check (off in `run`).
+      'orphaned-disks': { enabled: !!env.disks, instances_path: env.disks?.root ?? join(env.dir, 'instances') },
     },
     oco: { dir: env.ocoDir },
+    // `lm-probe metrics` writes here, never to the host's node_exporter directory.
+    metrics: { textfile: join(env.dir, 'metrics', 'lm-probe.prom'), log: join(env.dir, 'metrics', 'migrations.jsonl') },
   };
   writeAtomic(env.configFile, YAML.stringify(config));
+}
+
+/** bgp-announcements' section for a lab's speaker: `daemon: auto` finds it among the three. */
+export function bgpProbeConfig(bgp: BgpLab): Record<string, unknown> {
+  return {
+    namespace: bgp.speakerNs,
+    bird_socket: join(bgp.dir, 'bird', 'bird.ctl'),
+    frr_vty_dir: join(bgp.dir, 'frr'),
+    gobgp_api: `${bgp.speakerAddr}:${bgp.apiPort ?? 50051}`,
+  };
 }
 
 export function readLabRecord(prefix: string): LabRecord | null {

@@ -11,6 +11,12 @@ export const MAX_INSTANCES = 511 * PER_BLOCK;
 export const GATEWAY_IP = '198.18.0.1';
 /** Everything the lab uses; the link namespace routes this to "unreachable" as a safety net. */
 export const LAB_NET = '198.18.0.0/15';
+/**
+ * IPv6 (labUp's `ipv6`): a ULA prefix that exists only inside the lab's namespaces ("lmp" in its
+ * global ID), the link namespace's address, and the safety net routed to "unreachable" there.
+ */
+export const GATEWAY_IP6 = 'fd6c:6d70::1';
+export const LAB_NET6 = 'fd6c:6d70::/64';
 
 export interface Identity {
   index: number;
@@ -60,6 +66,13 @@ export function instanceIp(n: number): string {
   const block = 1 + Math.floor(slot / PER_BLOCK);
   const host = 2 + (slot % PER_BLOCK);
   return block <= 255 ? `198.18.${block}.${host}` : `198.19.${block - 256}.${host}`;
+}
+
+/** Instance N's IPv6 address: fd6c:6d70::<N + 1>, in canonical form (fd6c:6d70::2 for N = 1). */
+export function instanceIp6(n: number): string {
+  checkIndex(n);
+  const slot = n + 1;
+  return `fd6c:6d70::${slot > 0xffff ? `${(slot >> 16).toString(16)}:` : ''}${(slot & 0xffff).toString(16)}`;
 }
 
 function macBytes(n: number): string {

@@ -286,8 +286,23 @@ export function defineAndStart(n: KvmNode, guests: { name: string; xml: string }
  * (migrated): the domain a forgotten clean-up leaves behind.
  */
 export function liveMigrate(src: KvmNode, dst: KvmNode, name: string, opts: { undefineSource: boolean }): void {
+  virsh(src.uri, migrateArgs(dst, name, opts), 60_000);
+}
+
+function migrateArgs(dst: KvmNode, name: string, opts: { undefineSource: boolean }): string[] {
   if (!dst.migrationAddr) throw new Error(`libvirtd in ${dst.ns} has no migration address`);
-  const args = ['migrate', '--live', '--persistent'];
-  if (opts.undefineSource) args.push('--undefinesource');
-  virsh(src.uri, [...args, name, dst.uri, `tcp://${dst.migrationAddr}`], 60_000);
+  return ['migrate', '--live', '--persistent', ...(opts.undefineSource ? ['--undefinesource'] : []), name, dst.uri, `tcp://${dst.migrationAddr}`];
+}
+
+/**
+ * The same live migration, left running in the background (slow it first with
+ * throttleMigration, cluster.ts) so a test sees the job in progress; `done` resolves when virsh
+ * exits (after `virsh domjobabort` too). Ends only the virsh it started.
+ */
+export function startLiveMigration(src: KvmNode, dst: KvmNode, name: string): { pid: number; done: Promise<{ code: number | null; stderr: string }> } {
+  const child = spawn('virsh', ['-c', src.uri, ...migrateArgs(dst, name, { undefineSource: true })], { env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+  return { pid: child.pid!, done };
 }

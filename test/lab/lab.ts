@@ -17,7 +17,7 @@
  */
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { GATEWAY_IP, LAB_NET, MAX_INSTANCES, identity } from './identity.js';
+import { GATEWAY_IP, GATEWAY_IP6, LAB_NET, LAB_NET6, MAX_INSTANCES, identity, instanceIp6 } from './identity.js';
 import {
   LAB_ROOT, PREFIX_RE, assertPrefix, labDir, labFile, readCurrent, readLabRecord, setCurrent, writeConfig, writeLabFiles, type LabRecord,
 } from './files.js';
@@ -62,6 +62,8 @@ export interface LabInstance {
   /** In the node namespace, on br-int; its veth peer is eth0 in `ns`. */
   tap: string;
   ip: string;
+  /** Its IPv6 address (labs made with `ipv6`), else absent. */
+  ip6?: string | null;
   ns: string;
   fault: Fault | null;
   /** The port's last known ofport (flows.ts writes its flows with it). */
@@ -113,6 +115,8 @@ export interface LabEnv {
   leftDomains?: number[];
   /** The monitoring namespace this node sends to (labUp's `monitoring`; MONITORING.md); its `prefix` owns it. */
   monitoring?: MonitoringLab | null;
+  /** Every instance also has an IPv6 address (fd6c:6d70::/64, a ULA inside the lab) and a /128 route. */
+  ipv6?: boolean;
 }
 
 export type LibvirtDriver = 'test' | 'kvm';
@@ -141,9 +145,12 @@ export interface LabUpOptions {
   kvmCapsFrom?: string;
   /** A monitoring namespace (nagios4, nsca, icinga2) this node sends to (MONITORING.md). */
   monitoring?: boolean;
+  /** Dual stack: every instance also gets fd6c:6d70::<N+1>/128 and its /128 route in the link namespace. */
+  ipv6?: boolean;
 }
 
 const ECHO_IGNORE = 'net.ipv4.icmp_echo_ignore_all';
+const ECHO_IGNORE6 = 'net.ipv6.icmp.echo_ignore_all';
 const LINK_IFACE = 'to-br-int';
 const LINK_PORT = 'to-ns-link';
 
@@ -160,15 +167,27 @@ function tapLines(i: LabInstance): string[] {
   ];
 }
 
-const routeLine = (verb: 'add' | 'replace' | 'del', env: LabEnv, i: LabInstance): string => `route ${verb} ${i.ip}/32 dev ${env.linkIface} scope link`;
-/** Forget the link namespace's ARP entry for an instance: one left FAILED would delay the next ping by an ARP retransmit (~1 s). */
-const forgetNeighbour = (env: LabEnv, i: LabInstance): string => `neigh flush to ${i.ip} dev ${env.linkIface}`;
+/** The instance's host routes in the link namespace: its /32, and its /128 when it has IPv6. */
+const routeLines = (verb: 'add' | 'replace' | 'del', env: LabEnv, i: LabInstance): string[] => [
+  `route ${verb} ${i.ip}/32 dev ${env.linkIface} scope link`,
+  ...(i.ip6 ? [`route ${verb} ${i.ip6}/128 dev ${env.linkIface}`] : []),
+];
+/** Forget the link namespace's ARP (and NDP) entries for an instance: one left FAILED would delay the next ping by an ARP retransmit (~1 s). */
+const forgetNeighbour = (env: LabEnv, i: LabInstance): string[] => [i.ip, i.ip6].filter(Boolean).map((ip) => `neigh flush to ${ip} dev ${env.linkIface}`);
+
+/** drop-icmp: the instance ignores echo requests, over IPv4 and IPv6 (per-netns sysctls). */
+function setEchoIgnore(i: LabInstance, value: 0 | 1): void {
+  nsSysctl(i.ns, ECHO_IGNORE, value);
+  if (i.ip6) nsSysctl(i.ns, ECHO_IGNORE6, value);
+}
 
 /** Instance side; `replace` makes it idempotent for heal. A dead instance keeps eth0 up (so the tap keeps carrier) but has no address. */
 function instanceLines(i: LabInstance, verb: 'add' | 'replace'): string[] {
   const lines = ['link set lo up', 'link set eth0 addrgenmode none', 'link set eth0 up'];
   if (i.fault === 'dead') return lines;
-  return [...lines, `address ${verb} ${i.ip}/32 dev eth0`, `route ${verb} ${GATEWAY_IP} dev eth0`, `route ${verb} default via ${GATEWAY_IP}`];
+  // nodad: the address is usable at once (the lab has no one to collide with but the faults it makes on purpose).
+  const v6 = i.ip6 ? [`address ${verb} ${i.ip6}/128 dev eth0 nodad`, `route ${verb} ${GATEWAY_IP6} dev eth0`, `route ${verb} ::/0 via ${GATEWAY_IP6}`] : [];
+  return [...lines, `address ${verb} ${i.ip}/32 dev eth0`, `route ${verb} ${GATEWAY_IP} dev eth0`, `route ${verb} default via ${GATEWAY_IP}`, ...v6];
 }
 
 /** The tap's name while the port-error fault hides it from OVS ("gone" + port[:11], 15 chars). */
@@ -176,9 +195,12 @@ const parkedTap = (i: LabInstance): string => `gone${i.portId.slice(0, 11)}`;
 
 const portOf = (i: LabInstance): InstancePort => ({ tap: i.tap, portId: i.portId, mac: i.mac, vmUuid: i.uuid });
 
-function newInstance(prefix: string, index: number, fault: Fault | null): LabInstance {
+function newInstance(prefix: string, index: number, fault: Fault | null, ipv6 = false): LabInstance {
   const id = identity(index);
-  return { index, uuid: id.uuid, name: id.name, portId: id.portId, mac: id.mac, tap: id.tap, ip: id.ip, ns: `${prefix}-vm${index}`, fault };
+  return {
+    index, uuid: id.uuid, name: id.name, portId: id.portId, mac: id.mac, tap: id.tap, ip: id.ip, ...(ipv6 ? { ip6: instanceIp6(index) } : {}),
+    ns: `${prefix}-vm${index}`, fault,
+  };
 }
 
 /**
@@ -200,10 +222,10 @@ function breakPort(env: LabEnv, i: LabInstance): void {
 function createInstances(env: LabEnv, list: LabInstance[], extraPorts: string[] = []): void {
   ipBatch(list.map((i) => `netns add ${i.ns}`));
   ipBatch(list.flatMap(tapLines), env.nodeNs);
-  ipBatch(list.filter((i) => i.fault !== 'no-route').map((i) => routeLine('add', env, i)), env.linkNs);
+  ipBatch(list.filter((i) => i.fault !== 'no-route').flatMap((i) => routeLines('add', env, i)), env.linkNs);
   for (const i of list) {
     ipBatch(instanceLines(i, 'add'), i.ns);
-    if (i.fault === 'drop-icmp') nsSysctl(i.ns, ECHO_IGNORE, 1);
+    if (i.fault === 'drop-icmp') setEchoIgnore(i, 1);
   }
   const plugged = list.filter((i) => i.fault !== 'no-port' && i.fault !== 'port-error');
   plugPorts(env.ovsDb, plugged.map(portOf), extraPorts);
@@ -226,6 +248,8 @@ function createNode(env: LabEnv): void {
     `link set ${env.linkIface} up`,
     `address add ${GATEWAY_IP}/32 dev ${env.linkIface}`,
     `route add unreachable ${LAB_NET}`,
+    // IPv6 only inside the lab: the ULA gateway address and its own safety net (no default route either).
+    ...(env.ipv6 ? [`address add ${GATEWAY_IP6}/128 dev ${env.linkIface} nodad`, `route add unreachable ${LAB_NET6}`] : []),
   ], env.linkNs);
   env.ovsPids = startOvs(env.nodeNs, env.dir).pids;
 }
@@ -283,7 +307,7 @@ export function labUp(opts: LabUpOptions): LabEnv {
     bridge: BRIDGE,
     ovsDb: ovsDbOf(dir),
     ovsPids: { ovsdbServer: 0, ovsVswitchd: 0 }, // known once the daemons run
-    instances: Array.from({ length: n }, (_, k) => newInstance(prefix, k + 1, builtIn(k + 1))),
+    instances: Array.from({ length: n }, (_, k) => newInstance(prefix, k + 1, builtIn(k + 1), opts.ipv6)),
     inventoryFile: join(dir, 'inventory.yaml'),
     configFile: join(dir, 'config.yaml'),
     ocoDir: join(dir, 'oco'),
@@ -295,6 +319,7 @@ export function labUp(opts: LabUpOptions): LabEnv {
     disks: null,
     addonFaults: [],
     kvm: null,
+    ...(opts.ipv6 ? { ipv6: true } : {}),
     ...(opts.host ? { host: opts.host } : {}),
   };
   // Register teardown before creating anything, so a crash half-way still cleans up (the
@@ -403,16 +428,16 @@ export function injectFault(env: LabEnv, index: number, fault: LabFault): void {
   if (i.fault) healNetwork(env, i); // one network fault at a time per instance
   switch (fault) {
     case 'no-route':
-      ipBatch([routeLine('del', env, i)], env.linkNs);
+      ipBatch(routeLines('del', env, i), env.linkNs);
       break;
     case 'drop-icmp':
-      nsSysctl(i.ns, ECHO_IGNORE, 1);
+      setEchoIgnore(i, 1);
       break;
     case 'dead':
       // Removing the last address also drops the instance's routes (the kernel does that), and
       // with no address it answers neither ARP nor ICMP. eth0 stays up, so the tap keeps carrier.
       ipBatch(['address flush dev eth0'], i.ns);
-      ipBatch([forgetNeighbour(env, i)], env.linkNs);
+      ipBatch(forgetNeighbour(env, i), env.linkNs);
       break;
     case 'no-port':
       // The tap stays, up, in the node namespace; only its OVS port is gone.
@@ -456,9 +481,9 @@ function healNetwork(env: LabEnv, i: LabInstance): void {
   const healthy = { ...i, fault: null };
   if (i.fault === 'no-namespace') restoreNamespace(env, i);
   if (i.fault === 'port-error') ipBatch([`link set ${parkedTap(i)} name ${i.tap}`, `link set ${i.tap} up`], env.nodeNs);
-  ipBatch([routeLine('replace', env, healthy), forgetNeighbour(env, i)], env.linkNs);
+  ipBatch([...routeLines('replace', env, healthy), ...forgetNeighbour(env, i)], env.linkNs);
   ipBatch(instanceLines(healthy, 'replace'), i.ns);
-  nsSysctl(i.ns, ECHO_IGNORE, 0);
+  setEchoIgnore(i, 0);
   // Idempotent: re-plugs a deleted port, and the reconfiguration it causes makes vswitchd
   // retry (and now open) a port that was in error. ovs-vsctl returns once that is done.
   vsctl(env.ovsDb, plugArgs(portOf(i)));
@@ -494,7 +519,7 @@ export function healAll(env: LabEnv): void {
 export function addInstance(env: LabEnv): LabInstance {
   // Indexes of instances that migrated away stay taken: their namespaces still exist.
   const index = Math.max(0, ...env.instances.map((i) => i.index), ...(env.migratedAway ?? []).map((m) => m.instance.index)) + 1;
-  const inst = newInstance(env.prefix, index, null);
+  const inst = newInstance(env.prefix, index, null, env.ipv6);
   createInstances(env, [inst]);
   env.instances.push(inst);
   syncFlows(env);

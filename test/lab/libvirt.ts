@@ -61,7 +61,7 @@ function novaMetadata(i: LabInstance, flavor: { name: string; memoryMiB: number;
         <nova:ports>
           <nova:port uuid="${i.portId}">
             <nova:ip type="fixed" address="${i.ip}" ipVersion="4"/>
-          </nova:port>
+${i.ip6 ? `            <nova:ip type="fixed" address="${i.ip6}" ipVersion="6"/>\n` : ''}          </nova:port>
         </nova:ports>
       </nova:instance>
 `;

@@ -60,3 +60,13 @@ export function labCliOk(...args: string[]): string {
   if (r.code !== 0) throw new Error(`lab ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
 }
+
+/** Every one of `lines` occurs in `text`, in this order (a --debug trace's shape). */
+export function assertInOrder(text: string, lines: string[]): void {
+  let from = 0;
+  for (const line of lines) {
+    const at = text.indexOf(line, from);
+    if (at < 0) throw new Error(`missing or out of order: ${line}\n---\n${text}`);
+    from = at + line.length;
+  }
+}

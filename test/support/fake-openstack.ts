@@ -33,6 +33,8 @@ export interface FakeServer {
   taskState?: string | null;
   flavor?: string;
   tenantId?: string;
+  /** Nova's `updated` (ISO 8601); a fixed date in the past by default. */
+  updated?: string;
 }
 
 export interface FakePort {
@@ -46,6 +48,22 @@ export interface FakePort {
   vifType?: string;
   migratingTo?: string;
   tenantId?: string;
+  /** GET /v2.0/ports/{id}/bindings; by default the one ACTIVE binding to `host`. */
+  bindings?: { host: string; status: 'ACTIVE' | 'INACTIVE' }[];
+}
+
+/** A Nova migration record (os-migrations, servers/{id}/migrations), as in the api-ref samples. */
+export interface FakeMigration {
+  id: number;
+  instanceUuid: string;
+  source: string;
+  dest: string;
+  status: string;
+  type?: 'live-migration' | 'migration' | 'resize' | 'evacuation';
+  createdAt?: string;
+  updatedAt?: string;
+  /** Progress of a live migration in progress (servers/{id}/migrations). */
+  memory?: { total: number; processed: number; remaining: number };
 }
 
 export interface FakeUser {
@@ -67,6 +85,7 @@ export interface FakeOptions {
   appCredentials?: FakeAppCredential[];
   servers?: FakeServer[];
   ports?: FakePort[];
+  migrations?: FakeMigration[];
   /** Nova's [api] max_limit: the page size when the client gives no limit. */
   novaMaxLimit?: number;
   /** Neutron's pagination_max_limit; 0 = no pagination unless the client asks. */
@@ -104,6 +123,8 @@ export interface RecordedRequest {
   authMethods?: string[];
   /** Nova: X-OpenStack-Nova-API-Version. */
   novaVersion?: string;
+  /** OpenStack-API-Version (e.g. "compute 2.80"). */
+  apiVersion?: string;
   status?: number;
 }
 
@@ -115,6 +136,7 @@ export interface FakeOpenStack {
   faults: FakeFaults;
   servers: FakeServer[];
   ports: FakePort[];
+  migrations: FakeMigration[];
   /** Requests to one service (optionally: only with this status). */
   count(service: FakeService, status?: number): number;
   /** Forget the recorded requests and clear the faults. */
@@ -160,6 +182,7 @@ export async function startFakeOpenStack(opts: FakeOptions = {}): Promise<FakeOp
     faults: {},
     servers: opts.servers ?? [],
     ports: opts.ports ?? [],
+    migrations: opts.migrations ?? [],
     count: (service, status) => fake.requests.filter((r) => r.service === service && (status === undefined || r.status === status)).length,
     reset: () => {
       fake.requests.length = 0;
@@ -274,7 +297,7 @@ export async function startFakeOpenStack(opts: FakeOptions = {}): Promise<FakeOp
         ? { vcpus: 1, ram: 2048, disk: 20, ephemeral: 0, swap: 0, original_name: flavorName, extra_specs: { 'hw:cpu_policy': 'shared' } }
         : { id: flavorName.replace(/\W/g, ''), links: [{ rel: 'bookmark', href: `${NOVA_LINK_PREFIX}/flavors/1` }] },
       created: '2025-11-03T09:12:44Z',
-      updated: '2025-11-21T08:01:02Z',
+      updated: s.updated ?? '2025-11-21T08:01:02Z',
       addresses,
       accessIPv4: '',
       accessIPv6: '',
@@ -304,8 +327,58 @@ export async function startFakeOpenStack(opts: FakeOptions = {}): Promise<FakeOp
     };
   };
 
+  const migrationBody = (m: FakeMigration, version: number, inProgress = false) => ({
+    created_at: m.createdAt ?? '2025-11-21T07:58:00.000000',
+    dest_compute: m.dest,
+    dest_host: '192.0.2.2',
+    dest_node: `${m.dest}.example.org`,
+    id: m.id,
+    ...(inProgress
+      ? {
+          server_uuid: m.instanceUuid,
+          disk_processed_bytes: 0,
+          disk_remaining_bytes: 0,
+          disk_total_bytes: 0,
+          memory_processed_bytes: m.memory?.processed ?? 0,
+          memory_remaining_bytes: m.memory?.remaining ?? 0,
+          memory_total_bytes: m.memory?.total ?? 0,
+        }
+      : { instance_uuid: m.instanceUuid, new_instance_type_id: 1, old_instance_type_id: 1, migration_type: m.type ?? 'live-migration' }),
+    source_compute: m.source,
+    source_node: `${m.source}.example.org`,
+    status: m.status,
+    updated_at: m.updatedAt ?? '2025-11-21T07:59:00.000000',
+    ...(version >= 2.59 ? { uuid: createHash('md5').update(`migration${m.id}`).digest('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-') } : {}),
+    ...(version >= 2.8 ? { user_id: id32('user'), project_id: PROJECT_ID } : {}),
+    ...(!inProgress ? { links: [{ href: `${NOVA_LINK_PREFIX}/v2.1/servers/${m.instanceUuid}/migrations/${m.id}`, rel: 'self' }] } : {}),
+  });
+
+  const notFound = (res: ServerResponse, rec: RecordedRequest, what = 'The resource could not be found.') => send(res, rec, 404, { itemNotFound: { code: 404, message: what } });
+
   const nova = (res: ServerResponse, rec: RecordedRequest, url: URL, subpath: string, version: number) => {
-    if (subpath !== '/servers/detail') return send(res, rec, 404, { itemNotFound: { code: 404, message: 'The resource could not be found.' } });
+    const one = /^\/servers\/([0-9a-f-]{36})(\/migrations)?$/.exec(subpath);
+    if (one) {
+      const s = rec.region === REGIONS[0] ? fake.servers.find((x) => x.id === one[1]) : undefined;
+      if (!s) return notFound(res, rec, `Instance ${one[1]} could not be found.`);
+      if (!one[2]) return send(res, rec, 200, { server: serverBody(s, version) });
+      if (version < 2.23) return notFound(res, rec);
+      // Only the live migrations in progress, as Nova lists them here.
+      const running = fake.migrations.filter((m) => m.instanceUuid === s.id && (m.type ?? 'live-migration') === 'live-migration' && ['queued', 'preparing', 'running'].includes(m.status));
+      return send(res, rec, 200, { migrations: running.map((m) => migrationBody(m, version, true)) });
+    }
+    if (subpath === '/os-migrations') {
+      const q = url.searchParams;
+      let list = rec.region === REGIONS[0] ? fake.migrations : [];
+      if (q.has('host')) list = list.filter((m) => m.source === q.get('host') || m.dest === q.get('host'));
+      if (q.has('changes-since')) {
+        if (version < 2.59) return send(res, rec, 400, { badRequest: { code: 400, message: "Additional properties are not allowed ('changes-since' was unexpected)" } });
+        const since = Date.parse(`${q.get('changes-since')}`);
+        // Nova's timestamps are UTC without a zone.
+        list = list.filter((m) => Date.parse(`${(m.updatedAt ?? '2025-11-21T07:59:00.000000').replace(/Z$/, '')}Z`) >= since);
+      }
+      return send(res, rec, 200, { migrations: list.map((m) => migrationBody(m, version)) });
+    }
+    if (subpath !== '/servers/detail') return notFound(res, rec);
     const q = url.searchParams;
     let list = rec.region === REGIONS[0] ? fake.servers : [];
     // Without all_tenants an admin sees only the servers of its own project, as in Nova.
@@ -363,18 +436,37 @@ export async function startFakeOpenStack(opts: FakeOptions = {}): Promise<FakeOp
     updated_at: '2025-11-21T08:01:00Z',
   });
 
+  const neutronNotFound = (res: ServerResponse, rec: RecordedRequest, message = 'The resource could not be found.') =>
+    send(res, rec, 404, { NeutronError: { type: 'HTTPNotFound', message, detail: '' } });
+
   const neutron = (res: ServerResponse, rec: RecordedRequest, url: URL, subpath: string) => {
+    const bindings = /^\/v2\.0\/ports\/([^/]+)\/bindings$/.exec(subpath);
+    if (bindings) {
+      const p = rec.region === REGIONS[0] ? fake.ports.find((x) => x.id === bindings[1]) : undefined;
+      if (!p) return neutronNotFound(res, rec, `Port ${bindings[1]} could not be found.`);
+      const list = p.bindings ?? [{ host: p.host, status: 'ACTIVE' }];
+      return send(res, rec, 200, {
+        bindings: list.map((b) => ({ host: b.host, vif_type: 'ovs', vnic_type: 'normal', profile: {}, vif_details: { port_filter: true, ovs_hybrid_plug: false }, status: b.status })),
+      });
+    }
     if (subpath !== '/v2.0/ports') return send(res, rec, 404, { NeutronError: { type: 'HTTPNotFound', message: 'The resource could not be found.', detail: '' } });
     const q = url.searchParams;
     let list = rec.region === REGIONS[0] ? fake.ports : [];
     if (q.has('binding:host_id')) list = list.filter((p) => p.host === q.get('binding:host_id'));
     if (q.has('device_id')) list = list.filter((p) => p.deviceId === q.get('device_id'));
+    if (q.has('id')) list = list.filter((p) => q.getAll('id').includes(p.id));
     let start = 0;
     if (q.has('marker')) start = list.findIndex((p) => p.id === q.get('marker')) + 1;
     const asked = Number(q.get('limit') ?? 0);
     const limit = neutronMaxLimit > 0 ? Math.min(asked || neutronMaxLimit, neutronMaxLimit) : asked;
     const page = limit > 0 ? list.slice(start, start + limit) : list.slice(start);
-    const body: Record<string, unknown> = { ports: page.map(portBody) };
+    // fields=a&fields=b: only those keys, as Neutron does.
+    const fields = q.getAll('fields');
+    const shape = (p: FakePort) => {
+      const full = portBody(p) as Record<string, unknown>;
+      return fields.length ? Object.fromEntries(fields.filter((f) => f in full).map((f) => [f, full[f]])) : full;
+    };
+    const body: Record<string, unknown> = { ports: page.map(shape) };
     if (limit > 0) {
       const base = `${fake.origin}${url.pathname}`;
       const links = [];
@@ -415,6 +507,7 @@ export async function startFakeOpenStack(opts: FakeOptions = {}): Promise<FakeOp
         ...(m ? { interface: m[1], region: m[2] } : {}),
         ...(typeof req.headers['x-auth-token'] === 'string' ? { token: req.headers['x-auth-token'] } : {}),
         ...(typeof req.headers['x-openstack-nova-api-version'] === 'string' ? { novaVersion: req.headers['x-openstack-nova-api-version'] } : {}),
+        ...(typeof req.headers['openstack-api-version'] === 'string' ? { apiVersion: req.headers['openstack-api-version'] } : {}),
       };
       fake.requests.push(rec);
 

@@ -20,7 +20,7 @@ test('defaults match the documented contract', () => {
   assert.equal(c.timeout, 30);
   assert.deepEqual(c.inventory.sources, ['libvirt', 'ovs', 'openstack', 'file']);
   assert.equal(c.inventory.libvirt.uri, 'qemu:///system');
-  assert.equal(c.inventory.ovs.db, 'unix:/run/openvswitch/db.sock');
+  assert.deepEqual(c.ovs, { db: 'unix:/run/openvswitch/db.sock', rundir: '/run/openvswitch', integration_bridge: 'br-int' });
   assert.equal(c.inventory.openstack.interface, 'internal');
   assert.equal(c.inventory.openstack.timeout, 10);
   assert.equal(c.inventory.file, '');
@@ -56,7 +56,7 @@ test('invalid YAML names file and line', () => {
 test('an unknown key names its line and the known keys', () => {
   const msg = errorOf('host: a\nprobes:\n  instance-routed:\n    ping_namespce: x\n');
   assert.match(msg, /^config error: \/etc\/lm-probe\/config.yaml:4: unknown key "probes.instance-routed.ping_namespce"/);
-  assert.match(msg, /known: enabled, ping_namespace/);
+  assert.match(msg, /known: enabled, schedule, ping_namespace/);
   assert.match(errorOf('probes:\n  no-such-probe: {}\n'), /:2: unknown key "probes.no-such-probe"/);
 });
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProbeError } from '../../src/errors.js';
-import { icmpScan, parseWorkerOutput, scanBoundMs } from '../../src/host/icmp.js';
+import { describeScanStats, icmpScan, inFlightFor, MAX_IN_FLIGHT, parseWorkerOutput, scanBoundMs } from '../../src/host/icmp.js';
 import { acceptReply, parseIcmp } from '../../src/host/icmp-packet.js';
 import { parseFping } from '../../src/host/fping.js';
 
@@ -147,14 +147,31 @@ test('an error is accepted from a router only when it quotes a request to the ta
   assert.equal(acceptReply(pkt, '198.18.0.254', ID, '198.18.0.51'), false);
 });
 
-test('scan bound: waves of maxInFlight, every attempt timing out, plus a margin', () => {
-  assert.equal(scanBoundMs(2000, { timeoutMs: 500, retries: 1 }), 32 * 2 * 500 + 1000);
-  assert.equal(scanBoundMs(10, { timeoutMs: 500, retries: 0, maxInFlight: 5 }), 2 * 500 + 1000);
+test('scan bound: waves of maxInFlight, every attempt timing out, twice, plus a second', () => {
+  assert.equal(scanBoundMs(10, { timeoutMs: 500, retries: 0, maxInFlight: 5 }), 2 * 2 * 500 + 1000);
+});
+
+test('bug 7: 800 dead IPs share one timeout window (all echoes in flight), far inside the 30 s deadline', () => {
+  assert.equal(scanBoundMs(800, { timeoutMs: 1000, retries: 1 }), 2 * 2 * 1000 + 1000); // 64 at a time: 13 waves, 53 s
+  assert.equal(scanBoundMs(2000, { timeoutMs: 500, retries: 1 }), 2 * 2 * 500 + 1000);
+  // In flight: as many replies as the granted buffer holds (the kernel reports double what it grants).
+  assert.equal(inFlightFor(2 * 4 * 1024 * 1024), MAX_IN_FLIGHT);
+  assert.equal(inFlightFor(425984), 208); // 4 MiB refused: capped by the default net.core.rmem_max
+  assert.equal(inFlightFor(undefined), 64);
+});
+
+test('bug 9: the scan statistics reach the trace, and a refused receive buffer is said', () => {
+  const granted = describeScanStats({ backend: 'raw', rejected: 3, rcvbuf: 8388608, inFlight: 6 });
+  assert.deepEqual(granted, ['icmp: raw sockets, 6 echoes in flight at once, receive buffer 8388608 bytes, 3 stray replies rejected (another pinger\'s, same identifier and sequence)']);
+  const refused = describeScanStats({ backend: 'raw', rejected: 0, rcvbuf: 425984, inFlight: 208 });
+  assert.equal(refused[1], 'icmp: receive buffer refused: asked 4194304 bytes, granted 212992 (net.core.rmem_max); echoes go in waves of 208');
+  assert.deepEqual(describeScanStats({ backend: 'fping', rejected: 0 }), ['icmp: fping backend (one process for every target)']);
 });
 
 test('worker output: replies, error, or exactly "unparseable output"', () => {
   const replies = [{ ip: '198.18.0.2', alive: true, rttMs: 0.1 }];
-  assert.deepEqual(parseWorkerOutput(JSON.stringify({ replies, stats: {} }) + '\n', 1), replies);
+  const stats = { backend: 'raw', rejected: 2, rcvbuf: 8388608, inFlight: 1 };
+  assert.deepEqual(parseWorkerOutput(JSON.stringify({ replies, stats }) + '\n', 1), { replies, stats });
   assert.throws(() => parseWorkerOutput('{"error":"raw ICMP socket not permitted (needs root or CAP_NET_RAW)"}', 1),
     (e: Error) => e instanceof ProbeError && e.message === 'raw ICMP socket not permitted (needs root or CAP_NET_RAW)');
   assert.throws(() => parseWorkerOutput('Segmentation fault\nmore', 1),

@@ -18,6 +18,7 @@ const SERVER = {
   'OS-EXT-STS:vm_state': 'active',
   'OS-EXT-STS:task_state': 'migrating',
   'OS-EXT-STS:power_state': 1,
+  updated: '2025-11-21T08:01:02Z',
 };
 
 test('a Nova server: every field it maps, the UUID lower case, no IP from "addresses"', () => {
@@ -29,6 +30,7 @@ test('a Nova server: every field it maps, the UUID lower case, no IP from "addre
     novaStatus: 'MIGRATING',
     vmState: 'active',
     taskState: 'migrating',
+    novaUpdated: '2025-11-21T08:01:02Z',
     flavor: 'm1.small',
     project: '8f4c1b7e2d9a4c3f9e6b5a4d3c2b1a09',
     ports: [],

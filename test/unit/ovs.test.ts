@@ -115,15 +115,17 @@ test('source: a Neutron port without a VM is noted; invalid values are noted and
 
 test('parse: a single-element set comes bare (a bridge with one port)', () => {
   const text = [
-    '{"data":[[["uuid","11111111-1111-4111-8111-111111111111"],"eth1",1,["set",[]],"up",["map",[]],"02:00:00:00:00:01"]],"headings":["_uuid","name","ofport","error","link_state","external_ids","mac_in_use"]}',
-    '{"data":[[["uuid","22222222-2222-4222-8222-222222222222"],"eth1",["uuid","11111111-1111-4111-8111-111111111111"]]],"headings":["_uuid","name","interfaces"]}',
-    '{"data":[["br-ex",["uuid","22222222-2222-4222-8222-222222222222"]]],"headings":["name","ports"]}',
+    '{"data":[[["uuid","11111111-1111-4111-8111-111111111111"],"eth1","",1,["set",[]],"up",["map",[]],"02:00:00:00:00:01"]],"headings":["_uuid","name","type","ofport","error","link_state","external_ids","mac_in_use"]}',
+    '{"data":[[["uuid","22222222-2222-4222-8222-222222222222"],"eth1",["uuid","11111111-1111-4111-8111-111111111111"],7]],"headings":["_uuid","name","interfaces","tag"]}',
+    '{"data":[["br-ex",["uuid","22222222-2222-4222-8222-222222222222"],["set",[]],["set",[]]]],"headings":["name","ports","fail_mode","controller"]}',
+    '{"data":[],"headings":["_uuid","target","is_connected"]}',
   ].join('\n');
   assert.equal(parseOvsInterfaces(text)[0].bridge, 'br-ex');
+  assert.equal(parseOvsInterfaces(text)[0].tag, 7);
 });
 
 test('parse: an interface not yet given an ofport ([]) has none', () => {
-  const text = HEALTHY.replace(/("tap[0-9a-f]{8}-[0-9a-f]{2}"),\d+,/, '$1,["set",[]],');
+  const text = HEALTHY.replace(/("tap[0-9a-f]{8}-[0-9a-f]{2}","[a-z]*"),\d+,/, '$1,["set",[]],');
   assert.equal(parseOvsInterfaces(text).filter((i) => i.ofport === undefined).length, 1);
 });
 
@@ -131,10 +133,10 @@ test('garbage is a ProbeError "ovs-vsctl: unparseable output: ..."', () => {
   const cases = [
     'ovs-vsctl: not json at all',
     '',
-    HEALTHY.split('\n').slice(0, 2).join('\n'), // two documents, not three
-    HEALTHY.replace('"headings":["_uuid","name","ofport"', '"headings":["_uuid","nom","ofport"'),
+    HEALTHY.split('\n').slice(0, 3).join('\n'), // three documents, not four
+    HEALTHY.replace('"headings":["_uuid","name","type","ofport"', '"headings":["_uuid","nom","type","ofport"'),
     HEALTHY.replace(/\["uuid","/, '["uuud","'),
-    '{"data":1,"headings":[]}\n{}\n{}',
+    '{"data":1,"headings":[]}\n{}\n{}\n{}',
   ];
   for (const text of cases) {
     assert.throws(() => parseOvsInterfaces(text), (err: Error) => {

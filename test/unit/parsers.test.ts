@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseHostRoutes } from '../../src/host/iproute.js';
 import { describeStop, parseMtrJson } from '../../src/host/mtr.js';
-import { parseArpingRaw } from '../../src/host/arping.js';
+import { parseArpScan, parseNdisc6 } from '../../src/host/neighbours.js';
 
 const fixture = (p: string) => readFileSync(new URL(`../../../test/fixtures/${p}`, import.meta.url), 'utf8');
 
@@ -44,8 +44,19 @@ test('mtr garbage is a one-line error naming mtr', () => {
   assert.throws(() => parseMtrJson('198.18.1.2', '{"report":{"hubs":[{"x":1}]}}'), /mtr: unexpected hop entry/);
 });
 
-test('arping -r: a MAC means an answer, nothing means none, anything else is garbage', () => {
-  assert.deepEqual(parseArpingRaw(fixture('arping/reply-raw.txt')), { answered: true, mac: '52:dd:3d:f9:f4:02' });
-  assert.deepEqual(parseArpingRaw(fixture('arping/timeout-raw.txt')), { answered: false });
-  assert.throws(() => parseArpingRaw('ARPING 198.18.1.2\n42 bytes from'), /arping: unparseable output/);
+test('arp-scan --plain --quiet: every MAC per IP (a duplicate IP gives two), the silent absent, garbage named', () => {
+  assert.deepEqual(parseArpScan(fixture('arp-scan/two-answer-one-dead.txt')), new Map([['198.18.1.2', ['fa:16:3e:1f:00:01']], ['198.18.1.3', ['fa:16:3e:1f:00:02']]]));
+  const dup = parseArpScan(fixture('arp-scan/duplicate.txt'));
+  assert.deepEqual(dup.get('198.18.1.3'), ['fa:16:3e:dd:00:02', 'fa:16:3e:1f:00:02']);
+  assert.deepEqual(dup.get('198.18.1.4'), ['fa:16:3e:dd:00:03']);
+  assert.deepEqual(parseArpScan(''), new Map());
+  assert.deepEqual(parseArpScan('198.18.1.3\tfa:16:3e:1f:00:02\t(DUP: 2)\n'), new Map([['198.18.1.3', ['fa:16:3e:1f:00:02']]]));
+  assert.throws(() => parseArpScan('Interface: to-br-int, type: EN10MB\n'), /^ProbeError: arp-scan: unparseable output: Interface: to-br-int, type: EN10MB$/);
+});
+
+test('ndisc6 -q -m: one MAC per answering node, lower-cased; garbage named', () => {
+  assert.deepEqual(parseNdisc6(fixture('ndisc6/reply-quiet.txt')), ['fa:16:3e:1f:00:02']);
+  assert.deepEqual(parseNdisc6(fixture('ndisc6/duplicate-quiet.txt')), ['fa:16:3e:dd:00:02', 'fa:16:3e:1f:00:02']);
+  assert.deepEqual(parseNdisc6(''), []);
+  assert.throws(() => parseNdisc6('Soliciting fd6c:6d70::3 (fd6c:6d70::3) on to-br-int...\n'), /^ProbeError: ndisc6: unparseable output: Soliciting/);
 });

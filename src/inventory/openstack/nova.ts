@@ -54,6 +54,7 @@ export function mapServer(raw: unknown): SourceInstance {
     novaStatus: status,
     vmState,
     taskState: taskState === null ? null : typeof taskState === 'string' ? taskState : undefined,
+    novaUpdated: text(s, 'updated'),
     flavor: text(flavor, 'original_name') ?? text(flavor, 'id'),
     project: text(s, 'tenant_id'),
     ports: [],

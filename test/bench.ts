@@ -47,7 +47,7 @@ const icmp: IcmpResult[] = only.has('icmp')
   ? benchIcmp({ cases: icmpCases, rounds: rounds(3), timeoutMs, checkIcmpCapS: quick ? 3 : 10 }, log)
   : [];
 const suite: SuiteResult[] = only.has('suite')
-  ? benchSuite({ sizes: list(a['suite-sizes'], quick ? [6] : [6, 100, 500]), rounds: rounds(3), faults: !quick && !a['no-faults'], addons: a.addons ?? false }, log)
+  ? benchSuite({ sizes: list(a['suite-sizes'], quick ? [6] : [6, 100, 500]), rounds: rounds(3), faults: !quick && !a['no-faults'], addons: a.addons ?? false, alone: !quick }, log)
   : [];
 const startup: StartupRow[] = only.has('startup') ? benchStartup(quick ? 5 : Number(a.rounds ?? 15), log) : [];
 const loadAfter = machine().loadAvg;

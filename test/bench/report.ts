@@ -63,6 +63,15 @@ export function markdown(r: { machine: Machine; loadAfter: number[]; icmp: IcmpR
         const at = (s: SuiteResult) => s.run.probes.find((p) => p.probe === n);
         return [n, ...r.suite.map((s) => at(s)?.processes ?? '—'), ...r.suite.map((s) => at(s)?.durationMs ?? '—')];
       })));
+    const healthy = r.suite.filter((s) => s.faults.length === 0 && s.run.probes.some((p) => p.alone));
+    if (healthy.length) {
+      out.push('', '**Each probe alone, healthy: `lm-probe <probe> --json`, CPU s (its own = alone − inventory alone)**', '');
+      out.push(table(['probe', ...healthy.map((s) => `CPU @${s.size}`), ...healthy.map((s) => `own @${s.size}`), ...healthy.map((s) => `wall @${s.size}`)],
+        names.map((n) => {
+          const at = (s: SuiteResult) => s.run.probes.find((p) => p.probe === n)?.alone;
+          return [n, ...healthy.map((s) => s2(at(s)?.cpuS ?? NaN)), ...healthy.map((s) => s2((at(s)?.cpuS ?? NaN) - s.inventory.cpuS)), ...healthy.map((s) => s2(at(s)?.wallS ?? NaN))];
+        })));
+    }
     out.push('', '**Inventory alone, `lm-probe inventory --json`**', '');
     out.push(table(['instances', 'faults', 'wall s', 'CPU s', 'max RSS MB', 'processes', 'sources'],
       r.suite.map((s) => [s.size, s.faults.length ? 'yes' : 'none', s2(s.inventory.wallS), s2(s.inventory.cpuS), mb(s.inventory.maxRssMb), s.inventory.processes,

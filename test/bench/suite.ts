@@ -10,7 +10,15 @@ import { LAB_FAULTS, labDown, labUp, type LabFault } from '../lab/lab.js';
 import { BIN } from '../support/cli.js';
 import { alternate, figures, median, timed, type Figures, type Sample } from './measure.js';
 
-export interface ProbeFigures { probe: string; status: string; durationMs: number; processes: number }
+export interface ProbeFigures {
+  probe: string;
+  status: string;
+  /** In the suite, side by side: includes waiting for the shared inventory. */
+  durationMs: number;
+  processes: number;
+  /** `lm-probe <probe> --json` alone (healthy labs only): its own figures, inventory included. */
+  alone?: Figures;
+}
 export interface SuiteResult {
   size: number;
   /** The faults injected, one per instance from 1 (none: healthy). */
@@ -26,6 +34,8 @@ export interface SuiteBenchOptions {
   faults: boolean;
   /** Build the lab with a BGP speaker (bird) and the nova disk tree, for probes that read them. */
   addons: boolean;
+  /** On healthy labs, also time each probe alone (its CPU over the inventory's is its own cost). */
+  alone: boolean;
 }
 
 /** One fault of each kind the lab can make (BGP and disk faults only with the addons), on instances 1, 2, ... */
@@ -49,9 +59,10 @@ export function benchSuite(o: SuiteBenchOptions, log: (line: string) => void): S
       const lab = labUp({ instances: size, faults, firewall: 'openvswitch', ...(o.addons ? { bgp: 'bird' as const, disks: true } : {}) });
       try {
         const cmd = (sub: string) => () => timed([BIN, sub, '--config', lab.configFile, '--json']);
-        cmd('run')(); // warm-up: page cache, first-seen presence, inventory cache
-        log(`suite: ${size} instances: ${o.rounds} round(s)`);
-        const samples = alternate([{ name: 'run', run: cmd('run') }, { name: 'inventory', run: cmd('inventory') }], o.rounds);
+        const warm = JSON.parse(cmd('run')().stdout) as RunJson; // warm-up: page cache, first-seen presence, inventory cache
+        const alone = o.alone && !faulty ? warm.results.map((r) => r.probe) : [];
+        log(`suite: ${size} instances: ${o.rounds} round(s)${alone.length ? `, each probe alone too` : ''}`);
+        const samples = alternate(['run', 'inventory', ...alone].map((sub) => ({ name: sub, run: cmd(sub) })), o.rounds);
         const runs = samples.get('run')!;
         const inv = samples.get('inventory')!;
         const doc = last<RunJson>(runs);
@@ -61,6 +72,7 @@ export function benchSuite(o: SuiteBenchOptions, log: (line: string) => void): S
           status: r.status_text,
           durationMs: median(perProbe(r.probe).map((x) => x.duration_ms)),
           processes: Math.max(...perProbe(r.probe).map((x) => x.processes_spawned ?? NaN)),
+          ...(alone.includes(r.probe) ? { alone: figures(samples.get(r.probe)!) } : {}),
         }));
         const invDoc = last<InventoryJson>(inv);
         out.push({

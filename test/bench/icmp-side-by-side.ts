@@ -1,7 +1,8 @@
 /**
  * ICMP scan, side by side, same targets, same run: lm-probe's scan (the bundled worker, raw and
  * fping backends, exactly as icmpScan starts it: `ip netns exec <ns> node icmp-worker.js`) vs
- * fping at its default interval and at -i1, vs check_icmp, inside the lab's ICMP namespaces
+ * fping at its default interval and at -i1, vs check_icmp as shipped and tuned like fping -i1,
+ * inside the lab's ICMP namespaces
  * (test/lab/icmp-targets.ts). Each tool's answer is checked against the truth: an alive IP
  * called dead or a dead one called alive is counted, since a fast scan that loses replies is
  * not faster.
@@ -90,13 +91,20 @@ function tools(o: IcmpBenchOptions): Tool[] {
     worker('fping'),
     fping([]),
     fping(['-i1']),
-    {
-      name: `check_icmp -n1 -t${o.checkIcmpCapS}`,
-      // Critical at the timeout and 100 % loss, so its per-host wait matches the others'.
-      argv: (ips, ns) => ['ip', 'netns', 'exec', ns, CHECK_ICMP, '-n', '1', '-w', `${o.timeoutMs / 2},100%`, '-c', `${o.timeoutMs},100%`, '-t', String(o.checkIcmpCapS), ...ips],
-      alive: (s) => aliveFromCheckIcmp(s.stdout),
-    },
+    checkIcmp(o, ['-t', String(o.checkIcmpCapS)]),
+    // Tuned as fping -i1 is: 1 ms between packets and targets, and its -t (whole seconds) as the
+    // wait for the last reply, since check_icmp waits for its -t whenever a target is dead.
+    checkIcmp(o, ['-i', '1', '-I', '1', '-t', String(Math.ceil(o.timeoutMs / 1000))]),
   ];
+}
+
+function checkIcmp(o: IcmpBenchOptions, extra: string[]): Tool {
+  return {
+    name: ['check_icmp', '-n1', ...extra].join(' ').replace(/ -([itI]) /g, ' -$1'),
+    // Critical at the timeout and 100 % loss, so its per-host wait matches the others'.
+    argv: (ips, ns) => ['ip', 'netns', 'exec', ns, CHECK_ICMP, '-n', '1', ...extra, '-w', `${o.timeoutMs / 2},100%`, '-c', `${o.timeoutMs},100%`, ...ips],
+    alive: (s) => aliveFromCheckIcmp(s.stdout),
+  };
 }
 
 const BASELINE = (name: string) => name.startsWith('fping -c1 -i1');
@@ -125,7 +133,7 @@ export function benchIcmp(o: IcmpBenchOptions, log: (line: string) => void): Icm
           deadCalledAlive = Math.max(deadCalledAlive, [...dead].filter((ip) => alive.has(ip)).length);
         }
         const f = figures(samples.get(t.name)!);
-        if (t.name.startsWith('check_icmp') && f.wallS >= o.checkIcmpCapS - 0.2) note = `hit its -t ${o.checkIcmpCapS} s`;
+        if (t.name.endsWith(`-t${o.checkIcmpCapS}`) && f.wallS >= o.checkIcmpCapS - 0.2) note = `hit its -t ${o.checkIcmpCapS} s`;
         return { tool: t.name, ...f, aliveCalledDead, deadCalledAlive, wallRatio: NaN, cpuRatio: NaN, ...(note ? { note } : {}) };
       });
       const base = rows.find((r) => BASELINE(r.tool))!;

@@ -47,7 +47,7 @@ export function markdown(r: { machine: Machine; loadAfter: number[]; icmp: IcmpR
   ];
   for (const c of r.icmp) {
     out.push('', `**ICMP scan: ${c.size} IPs, ${c.deadPct} % dead, ${c.timeoutMs} ms timeout, no retries** (${c.rows[0]?.runs ?? 0} runs each)`, '');
-    out.push(table(['command', 'wall s', 'CPU s', 'max RSS MB', 'wall / fping -i1', 'CPU / fping -i1', 'alive called dead', 'dead called alive'],
+    out.push(table(['command', 'wall s', 'CPU s', 'max RSS MB', 'wall / fping -i1', 'CPU / fping -i1', 'alive called dead (worst run)', 'dead called alive (worst run)'],
       c.rows.map((x) => [`\`${x.tool}\`${x.note ? ` (${x.note})` : ''}`, s2(x.wallS), s3(x.cpuS), mb(x.maxRssMb), ratio(x.wallRatio), ratio(x.cpuRatio), x.aliveCalledDead, x.deadCalledAlive])));
   }
   if (r.suite.length) {

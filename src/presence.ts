@@ -57,7 +57,9 @@ export function updatePresence(previous: PresenceRecord | undefined, inv: Pick<I
   const complete = !inv.sources.some((s) => s.state === 'failed');
   const out: Record<string, PresenceEntry> = {};
   const before = previous?.instances ?? {};
-  for (const inst of inv.instances) {
+  // Hosted means a domain (or Nova, or the inventory file) says so: an OVS Interface alone is a
+  // leftover of an instance that left, not an instance.
+  for (const inst of inv.instances.filter((i) => i.sources.some((s) => s !== 'ovs'))) {
     const old = before[inst.uuid];
     // New here, or back after leaving: grace again. The first run (no record) knows all from before.
     const arrived = old && old.left === undefined ? Math.min(old.first, nowS) : previous || corrupt ? nowS : 0;

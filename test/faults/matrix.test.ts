@@ -153,6 +153,7 @@ function assertPromises(o: Outcome, label: string, extra: { invokedTool?: string
   if (extra.invokedTool) {
     assert.ok(names(o, extra.invokedTool), `the output names ${extra.invokedTool}: ${text}`);
   }
+  assert.ok(!o.doc!.results.some((r) => r.summary.startsWith('config error:')), `the cell's config is valid: ${text}`);
   cellCounts.cells++;
   cellCounts.probeCells += o.doc!.results.length;
   if (o.ms > cellCounts.longestMs) Object.assign(cellCounts, { longestMs: o.ms, longestCell: label });
@@ -175,7 +176,8 @@ const toolsUnderTest = (): string[] => [...new Set([...INVENTORY_TOOLS, ...regis
 describe('fault matrix', () => {
   before(() => {
     if (!canLab) return;
-    lab = labUp({ instances: 4, faults: { 2: 'no-route', 3: 'drop-icmp', 4: 'dead' } });
+    // Every probe has its part here: a BGP speaker (bird) and a nova disk tree besides OVS and libvirt.
+    lab = labUp({ instances: 4, faults: { 2: 'no-route', 3: 'drop-icmp', 4: 'dead' }, bgp: 'bird', disks: true });
     work = join(lab.dir, 'faults');
     mkdirSync(work, { recursive: true });
     baseConfig = variantConfig(lab.configFile, 'matrix', { timeout: PROBE_TIMEOUT_S, run_timeout: RUN_TIMEOUT_S });
@@ -229,9 +231,9 @@ describe('fault matrix', () => {
     if (!requireLab(t)) return;
     const variants: [string, Record<string, unknown>][] = [
       ['libvirt down', { inventory: { libvirt: { uri: `test://${join(work, 'missing-node.xml')}` } } }],
-      ['ovs down', { inventory: { ovs: { db: `unix:${join(work, 'no-db.sock')}` } } }],
+      ['ovs down', { ovs: { db: `unix:${join(work, 'no-db.sock')}` } }],
       ['file missing', { inventory: { sources: ['file'], file: join(work, 'absent.yaml') } }],
-      ['every source down', { inventory: { sources: ['libvirt', 'ovs'], libvirt: { uri: `test://${join(work, 'missing-node.xml')}` }, ovs: { db: `unix:${join(work, 'no-db.sock')}` }, cache: { max_age: 0 } } }],
+      ['every source down', { ovs: { db: `unix:${join(work, 'no-db.sock')}` }, inventory: { sources: ['libvirt', 'ovs'], libvirt: { uri: `test://${join(work, 'missing-node.xml')}` }, cache: { max_age: 0 } } }],
     ];
     // OpenStack: a port that refuses, and a server that accepts and never answers.
     const silent: Server = createServer(() => { /* never answers */ });
@@ -345,7 +347,7 @@ describe('fault matrix', () => {
       ['arp_interface injection', { probes: { 'instance-routed': { arp_interface: payload } } }],
       ['libvirt ext command', { inventory: { libvirt: { uri: `qemu+ext:///system?command=${script}` } } }],
       ['libvirt ssh command', { inventory: { libvirt: { uri: `qemu+ssh://localhost/system?command=${script}` } } }],
-      ['ovs db option', { inventory: { ovs: { db: '--help' } } }],
+      ['ovs db option', { ovs: { db: '--help' } }],
       ['inventory ip', inventoryWith('ip', payload)],
       ['inventory broadcast ip', inventoryWith('ip', '255.255.255.255')],
       ['inventory mapped ip', inventoryWith('ip', '::ffff:198.18.1.2')],

@@ -66,7 +66,7 @@ describe('passive delivery to the lab\'s receivers', () => {
   test('command_file: the result is in nagios status.dat with its long output and perfdata', (t) => {
     if (!gate(t)) return;
     const since = now();
-    const { doc, run } = inNode(['run', '--passive', '--config', config('cmdfile', { passive: [{ type: 'command_file', path: m.nagios.commandFile }] })]);
+    const { doc, run } = inNode(['run', 'instance-routed', '--passive', '--config', config('cmdfile', { passive: [{ type: 'command_file', path: m.nagios.commandFile }] })]);
     assert.equal(run.code, 2, `delivery never changes the exit code: ${JSON.stringify(doc.results)}`);
     assert.deepEqual(doc.delivery.map((d) => [d.channel, d.service, d.status, d.outcome]), [['command_file', 'instance-routed', 'CRITICAL', 'delivered']]);
     const s = waitNagiosResult(m, host, 'instance-routed', since);
@@ -80,7 +80,7 @@ describe('passive delivery to the lab\'s receivers', () => {
   test('nsca: through send_nsca and nsca 2.10 into nagios, under service_names', (t) => {
     if (!gate(t)) return;
     const since = now();
-    const { doc } = inNode(['run', '--passive', '--config', config('nsca', {
+    const { doc } = inNode(['run', 'instance-routed', '--passive', '--config', config('nsca', {
       service_names: { 'instance-routed': 'openflow-rules' },
       passive: [{ type: 'nsca', host: m.addr, port: m.nsca.port, config: m.nsca.configFile }],
     })]);
@@ -96,21 +96,21 @@ describe('passive delivery to the lab\'s receivers', () => {
     if (!gate(t)) return;
     const before = nagiosServiceState(m, host, 'orphaned-disks');
     const wrong = secret('send_nsca.wrong.cfg', readFileSync(m.nsca.configFile, 'utf8').replace(/^password=.*$/m, 'password=not-the-password'));
-    const { doc } = inNode(['run', '--passive', '--config', config('nsca-wrong', {
+    const { doc } = inNode(['run', 'instance-routed', '--passive', '--config', config('nsca-wrong', {
       service_names: { 'instance-routed': 'orphaned-disks' },
       passive: [{ type: 'nsca', host: m.addr, port: m.nsca.port, config: wrong }],
     })]);
     assert.deepEqual(doc.delivery.map((d) => [d.channel, d.outcome, d.reason]), [['nsca', 'delivered', '1 data packet(s) sent to host successfully.']]);
     // A right-password marker sent after it is processed after it (nsca --single): once it shows, the bad one was handled.
     const since = now();
-    inNode(['run', '--passive', '--config', config('nsca-marker', { service_names: { 'instance-routed': 'ovs-ports' }, passive: [{ type: 'nsca', host: m.addr, port: m.nsca.port, config: m.nsca.configFile }] })]);
+    inNode(['run', 'instance-routed', '--passive', '--config', config('nsca-marker', { service_names: { 'instance-routed': 'ovs-ports' }, passive: [{ type: 'nsca', host: m.addr, port: m.nsca.port, config: m.nsca.configFile }] })]);
     assert.ok(waitNagiosResult(m, host, 'ovs-ports', since), 'the marker arrived');
     assert.deepEqual(nagiosServiceState(m, host, 'orphaned-disks'), before, 'the wrong-password result changed nothing');
   });
 
   test('icinga2: the API object has the state, output, perfdata and check source', (t) => {
     if (!gate(t)) return;
-    const { doc } = inNode(['run', '--passive', '--config', config('icinga', { service_names: { 'instance-routed': 'orphaned-disks' }, passive: [icinga()] })]);
+    const { doc } = inNode(['run', 'instance-routed', '--passive', '--config', config('icinga', { service_names: { 'instance-routed': 'orphaned-disks' }, passive: [icinga()] })]);
     assert.deepEqual(doc.delivery.map((d) => [d.channel, d.service, d.outcome]), [['icinga2', 'orphaned-disks', 'delivered']]);
     const s = icingaServiceState(m, host, 'orphaned-disks');
     assert.ok(s);
@@ -123,12 +123,12 @@ describe('passive delivery to the lab\'s receivers', () => {
 
   test('icinga2: an unknown service and a wrong password are rejected loudly, not spooled', (t) => {
     if (!gate(t)) return;
-    const unknown = inNode(['run', '--passive', '--config', config('icinga-unknown', { service_names: { 'instance-routed': 'no-such-service' }, passive: [icinga()] })]);
+    const unknown = inNode(['run', 'instance-routed', '--passive', '--config', config('icinga-unknown', { service_names: { 'instance-routed': 'no-such-service' }, passive: [icinga()] })]);
     assert.equal(unknown.doc.delivery[0].outcome, 'rejected');
     assert.match(unknown.doc.delivery[0].reason!, new RegExp(`Icinga has no service ${host}!no-such-service`));
     assert.match(unknown.run.stderr, /\[ ERROR \] passive:icinga2: REJECTED .*no-such-service.*; dropped, not retried/);
     assert.equal(unknown.doc.spool.icinga2.waiting, 0);
-    const wrong = inNode(['run', '--passive', '--config', config('icinga-wrong', { passive: [{ ...icinga(), password_file: secret('wrong.pw', 'wrong') }] })]);
+    const wrong = inNode(['run', 'instance-routed', '--passive', '--config', config('icinga-wrong', { passive: [{ ...icinga(), password_file: secret('wrong.pw', 'wrong') }] })]);
     assert.equal(wrong.doc.delivery[0].outcome, 'rejected');
     assert.match(wrong.doc.delivery[0].reason!, /HTTP 401/);
     assert.equal(wrong.run.code, 2, 'still the probe\'s status');
@@ -137,7 +137,7 @@ describe('passive delivery to the lab\'s receivers', () => {
   test('a password file others can read is refused, naming the file; the result waits in the spool', (t) => {
     if (!gate(t)) return;
     const pw = secret('open.pw', m.icinga.password, 0o644);
-    const { doc, run } = inNode(['run', '--passive', '--config', config('icinga-open', { passive: [{ ...icinga(), password_file: pw }] })]);
+    const { doc, run } = inNode(['run', 'instance-routed', '--passive', '--config', config('icinga-open', { passive: [{ ...icinga(), password_file: pw }] })]);
     assert.equal(doc.delivery[0].outcome, 'spooled');
     assert.match(doc.delivery[0].reason!, new RegExp(`Icinga API password file ${pw} is readable or writable by others \\(mode 0644\\)`));
     assert.match(run.stderr, /readable or writable by others/);
@@ -189,7 +189,7 @@ describe('passive delivery to the lab\'s receivers', () => {
     process.kill(-m.icinga.pid, 'SIGSTOP'); // the group: icinga2's umbrella and its worker
     let first: RunDoc;
     try {
-      first = inNode(['run', '--passive', '--config', cfg]).doc;
+      first = inNode(['run', 'instance-routed', '--passive', '--config', cfg]).doc;
     } finally {
       process.kill(-m.icinga.pid, 'SIGCONT');
     }
@@ -207,12 +207,12 @@ describe('passive delivery to the lab\'s receivers', () => {
     if (!gate(t)) return;
     const nrdp = await startFakeNrdp(['good-token']);
     const cfg = (token: string) => variantConfig(lab!.configFile, `nrdp-${token}`, { state_dir: join(lab!.dir, `state-nrdp-${token}`), probes: NO_GRACE, report: { passive: [{ type: 'nrdp', url: `${nrdp.url}/nrdp/`, token_file: secret(`${token}.token`, token) }] } });
-    const ok = await lmProbeAwait(['run', '--passive', '--json', '--config', cfg('good-token')]);
+    const ok = await lmProbeAwait(['run', 'instance-routed', '--passive', '--json', '--config', cfg('good-token')]);
     const doc = JSON.parse(ok.stdout) as RunDoc;
     assert.deepEqual(doc.delivery.map((d) => [d.outcome, d.reason]), [['delivered', '1 checks processed']]);
     assert.equal(nrdp.accepted.length, 1);
     assert.deepEqual({ ...nrdp.accepted[0], time: undefined }, { host, service: 'instance-routed', state: 2, output: `${[`INSTANCE-ROUTED CRITICAL - ${doc.results[0].summary}|${doc.results[0].perfdata.map((p) => p.text).join(' ')}`, ...doc.results[0].details].join('\\n')}`, time: undefined });
-    const bad = JSON.parse((await lmProbeAwait(['run', '--passive', '--json', '--config', cfg('bad-token')])).stdout) as RunDoc;
+    const bad = JSON.parse((await lmProbeAwait(['run', 'instance-routed', '--passive', '--json', '--config', cfg('bad-token')])).stdout) as RunDoc;
     assert.deepEqual(bad.delivery.map((d) => [d.outcome, d.reason]), [['rejected', `${nrdp.url}/nrdp/: NRDP: BAD TOKEN`]]);
     assert.equal(nrdp.accepted.length, 1);
     t.diagnostic(`nrdp: ${doc.delivery[0].ms} ms`);

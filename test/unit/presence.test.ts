@@ -89,3 +89,11 @@ test('a read-only state directory: the record still works for this run, and the 
   assert.equal(store.problems.length, 1);
   assert.match(store.problems[0], /^state not saved to .*ro-file\/sub \(ENOTDIR\)/);
 });
+
+test('an instance only OVS still names (its Interface left behind) has left: its leftovers get their grace', () => {
+  const r1 = updatePresence(undefined, inv([inst('a', '198.18.1.2'), inst('b', '198.18.1.3')]), 1000);
+  const leftover = { ...inst('b', '198.18.1.3'), sources: ['ovs' as const] };
+  const r2 = updatePresence(r1, inv([inst('a', '198.18.1.2'), leftover]), 1100);
+  assert.equal(r2.instances.b.left, 1100);
+  assert.equal(new Presence(r2, 1150).leftRecently('port-b', 120)?.uuid, 'b');
+});

@@ -26,12 +26,14 @@ export interface Result {
   details: string[];
   perfdata: Perf[];
   durationMs?: number;
+  /** Processes the probe itself started (the shared inventory's are counted in the run's total only). */
+  processesSpawned?: number;
   /** When the check ended, epoch ms (passive checks carry it; stale results are not sent as current). */
   checkedAt?: number;
 }
 
 /** What a probe's run() returns; the runner adds the probe name and timing. */
-export type ProbeOutcome = Omit<Result, 'probe' | 'durationMs' | 'checkedAt'>;
+export type ProbeOutcome = Omit<Result, 'probe' | 'durationMs' | 'processesSpawned' | 'checkedAt'>;
 
 /** Worst of several statuses (the exit code of `run`). Ranked CRITICAL > UNKNOWN > WARNING > OK:
  *  a probe that could not check anything is louder than a warning, but a real fault wins. */

@@ -6,7 +6,7 @@
  */
 import type { Config } from './config.js';
 import { ProbeError, oneLine } from './errors.js';
-import { activeCommands } from './host/exec.js';
+import { activeCommands, execStats } from './host/exec.js';
 import { degradedLines } from './inventory/index.js';
 import type { Inventory } from './inventory/types.js';
 import { acquireLock } from './lock.js';
@@ -45,8 +45,10 @@ const SETTLE_MS = 1500;
 export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<ProbeRun> {
   const log = shared.log.child();
   const started = Date.now();
+  const abort = new AbortController();
   const finish = (r: Result, refused = false): ProbeRun => {
-    const result = { ...r, durationMs: Date.now() - started, checkedAt: Date.now() };
+    const processesSpawned = execStats.bySignal.get(abort.signal) ?? 0;
+    const result = { ...r, durationMs: Date.now() - started, processesSpawned, checkedAt: Date.now() };
     if (result.status === Status.UNKNOWN) log.debug(`${probe.name}: ${result.summary}`);
     return refused ? { result, log, refused } : { result, log };
   };
@@ -62,7 +64,6 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
   }
   if (!lock.acquired) return finish(unknownResult(probe.name, `already running (pid ${lock.pid})`), true);
 
-  const abort = new AbortController();
   const state = new StateStore(join(shared.config.state_dir, probe.name), log);
   const used = { inventory: false, inventoryDone: false, presence: false, waitingFor: '' };
   let partial: ProbeOutcome | undefined;

@@ -1,64 +1,61 @@
 /**
- * `npm run bench`: what one run of a probe costs on the lab node at several sizes, measured
- * with /usr/bin/time -v on the real binary (wall, CPU, max RSS) plus the number of processes
- * lm-probe started. Speed is shown here, never asserted in tests.
- *   npm run bench -- [sizes...]     default: 6 200
+ * `npm run bench`: is lm-probe cheaper and faster than what an operator already runs, and does
+ * it stay so on the biggest node? Everything runs on the lab (root, namespaces), measured with
+ * /usr/bin/time -v, commands alternated so the machine's noise cancels out (test/bench/).
+ *
+ *   npm run bench                  everything: ICMP at 50/500/2000 IPs (all alive, 10 % dead),
+ *                                  the suite at 6/100/500 instances (healthy, faults), start-up
+ *   npm run bench -- --quick       a ~30-second subset: ICMP at 50 and 500 IPs 10 % dead, suite at 6, start-up
+ *   options: --only icmp,suite,startup   --rounds N   --icmp-sizes 50,500   --suite-sizes 6,100
+ *            --timeout MS (ICMP, default 1000)   --no-faults   --addons (BGP speaker + disk tree)
+ *            --out FILE (default ./bench-results.json; the markdown goes next to it, .md)
+ * Speed is shown here, never asserted in tests.
  */
-import { spawnSync } from 'node:child_process';
-import { labDown, labUp, type Fault } from './lab/lab.js';
-import { BIN } from './support/cli.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { benchIcmp, type IcmpCase, type IcmpResult } from './bench/icmp-side-by-side.js';
+import { machine, markdown, scaling } from './bench/report.js';
+import { benchStartup, type StartupRow } from './bench/startup.js';
+import { benchSuite, type SuiteResult } from './bench/suite.js';
 
-interface Sample { wallS: number; cpuS: number; maxRssKb: number; spawned: number; status: string }
+const { values: a } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    only: { type: 'string' },
+    rounds: { type: 'string' },
+    'icmp-sizes': { type: 'string' },
+    'suite-sizes': { type: 'string' },
+    timeout: { type: 'string' },
+    'no-faults': { type: 'boolean' },
+    addons: { type: 'boolean' },
+    out: { type: 'string' },
+  },
+});
+const list = (v: string | undefined, dflt: number[]) => (v ? v.split(',').map(Number).filter((n) => n > 0) : dflt);
+const quick = a.quick ?? false;
+const only = new Set((a.only ?? 'icmp,suite,startup').split(','));
+const timeoutMs = Number(a.timeout ?? 1000);
+const rounds = (dflt: number) => Number(a.rounds ?? (quick ? 1 : dflt));
+const icmpCases: IcmpCase[] = list(a['icmp-sizes'], quick ? [50, 500] : [50, 500, 2000])
+  .flatMap((size) => (quick ? [10] : [0, 10]).map((deadPct) => ({ size, deadPct })));
+const out = resolve(a.out ?? 'bench-results.json');
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
-/** What `--json` says of the run: probe statuses, or the inventory's sources. */
-function summary(doc: { results?: { probe: string; status_text: string }[]; sources?: { source: string; state: string }[] }): string {
-  if (doc.results) return doc.results.map((x) => `${x.probe}=${x.status_text}`).join(' ');
-  return (doc.sources ?? []).map((x) => `${x.source}=${x.state}`).join(' ');
-}
+const started = machine();
+const icmp: IcmpResult[] = only.has('icmp')
+  ? benchIcmp({ cases: icmpCases, rounds: rounds(3), timeoutMs, checkIcmpCapS: quick ? 3 : 10 }, log)
+  : [];
+const suite: SuiteResult[] = only.has('suite')
+  ? benchSuite({ sizes: list(a['suite-sizes'], quick ? [6] : [6, 100, 500]), rounds: rounds(3), faults: !quick && !a['no-faults'], addons: a.addons ?? false, alone: !quick }, log)
+  : [];
+const startup: StartupRow[] = only.has('startup') ? benchStartup(quick ? 5 : Number(a.rounds ?? 15), log) : [];
+const loadAfter = machine().loadAvg;
+const fit = scaling(suite);
 
-function measure(args: string[]): Sample {
-  const r = spawnSync('/usr/bin/time', ['-v', BIN, ...args, '--json'], { encoding: 'utf8', timeout: 120_000 });
-  const field = (name: string) => {
-    const m = r.stderr.match(new RegExp(`${name}: (.+)`));
-    return m ? m[1].trim() : '';
-  };
-  const [min, sec] = field('Elapsed \\(wall clock\\) time \\(h:mm:ss or m:ss\\)').split(':').map(Number);
-  const doc = JSON.parse(r.stdout);
-  return {
-    wallS: min * 60 + sec,
-    cpuS: Number(field('User time \\(seconds\\)')) + Number(field('System time \\(seconds\\)')),
-    maxRssKb: Number(field('Maximum resident set size \\(kbytes\\)')),
-    spawned: doc.processes_spawned,
-    status: summary(doc),
-  };
-}
-
-function median(args: string[], runs = 3): Sample {
-  measure(args); // warm-up: page cache, first-seen state, inventory cache
-  const samples = Array.from({ length: runs }, () => measure(args)).sort((a, b) => a.wallS - b.wallS);
-  return samples[Math.floor(runs / 2)];
-}
-
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
-/** Each lab state with the commands it is measured with: healthy, network faults, OVS faults. */
-const scenarios: { faults: Record<number, Fault>; commands: string[] }[] = [
-  { faults: {}, commands: ['inventory', 'instance-routed', 'ovs-ports', 'openflow-rules'] },
-  { faults: { 2: 'no-route', 3: 'drop-icmp', 4: 'dead' }, commands: ['instance-routed'] },
-  { faults: { 2: 'no-flows', 3: 'port-error', 4: 'no-port' }, commands: ['ovs-ports', 'openflow-rules'] },
-];
-console.log('command          instances  faults  wall_s(median)  cpu_s  max_rss_MB  processes  status');
-for (const n of sizes.length ? sizes : [6, 200]) {
-  for (const { faults, commands } of scenarios) {
-    // The openvswitch firewall: the larger flow table (26 flows per port) of the two drivers.
-    const lab = labUp({ instances: n, faults, firewall: 'openvswitch' });
-    try {
-      for (const cmd of commands) {
-        const m = median([cmd, '--config', lab.configFile]);
-        const label = String(Object.keys(faults).length);
-        console.log(`${cmd.padEnd(15)}  ${String(n).padStart(9)}  ${label.padStart(6)}  ${m.wallS.toFixed(2).padStart(14)}  ${m.cpuS.toFixed(2).padStart(5)}  ${(m.maxRssKb / 1024).toFixed(1).padStart(10)}  ${String(m.spawned).padStart(9)}  ${m.status}`);
-      }
-    } finally {
-      labDown(lab);
-    }
-  }
-}
+const md = markdown({ machine: started, loadAfter, icmp, suite, startup, scaling: fit });
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify({ machine: started, loadAfter, options: { quick, timeoutMs }, icmp, suite, startup, scaling: fit }, null, 2) + '\n');
+writeFileSync(out.replace(/\.json$/, '') + '.md', md);
+process.stdout.write(md);
+log(`results: ${out} (markdown: ${out.replace(/\.json$/, '')}.md)`);

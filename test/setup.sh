@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 # (virsh; its test driver serves the lab's domains), libvirt-daemon + its qemu driver +
 # qemu-system-x86 (the lab's real KVM live migration), qemu-utils (the lab's nova disk tree),
 # bird2/frr/gobgpd (the node's BGP speaker and the lab router), nagios4/nsca/icinga2/curl (the
-# lab's monitoring namespace, for passive checks), time (/usr/bin/time -v),
+# lab's monitoring namespace, for passive checks), time (/usr/bin/time -v), monitoring-plugins-basic
+# (check_icmp, which `npm run bench` measures lm-probe against),
 # util-linux (unshare, setpriv).
-PACKAGES=(iproute2 iputils-ping arping arp-scan ndisc6 fping mtr-tiny openvswitch-switch libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils bird2 frr gobgpd nagios4 nsca icinga2 curl time util-linux procps prometheus prometheus-node-exporter)
+PACKAGES=(iproute2 iputils-ping arping arp-scan ndisc6 fping mtr-tiny openvswitch-switch libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils bird2 frr gobgpd nagios4 nsca icinga2 curl time util-linux procps prometheus prometheus-node-exporter monitoring-plugins-basic)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -33,8 +33,8 @@ export interface ExecResult {
   exitCode: number;
 }
 
-/** How many processes this run has started: the cost that must stay constant per probe. */
-export const execStats = { spawned: 0 };
+/** How many processes this run has started, in all and per probe (by its signal): the cost that must stay constant per probe. */
+export const execStats = { spawned: 0, bySignal: new WeakMap<AbortSignal, number>() };
 
 /** Commands running now, by process group, with the signal of the probe that started them. */
 const running = new Map<number, { cmd: string; signal?: AbortSignal }>();
@@ -97,6 +97,7 @@ export async function run(cmd: string, args: string[], opts: ExecOptions): Promi
   file = 'timeout';
   if (opts.signal?.aborted) throw new ProbeError(`${name} not started: probe deadline reached`);
   execStats.spawned++;
+  if (opts.signal) execStats.bySignal.set(opts.signal, (execStats.bySignal.get(opts.signal) ?? 0) + 1);
   const child = execa(file, argv, {
     detached: true, // its own process group, killed whole
     cleanup: true,

@@ -104,26 +104,31 @@ export function batchCommands(uuids: string[], nonce: string, first = 0): string
 }
 
 /**
- * A batch's stdout cut at its marker lines (lines starting with `<nonce>.`): the lines after each
- * marker, by marker. The markers must be exactly `expected` then `<nonce>.end`, in that order,
+ * A batch's stdout cut at its marker lines (lines starting with `<nonce>.`): the text after each
+ * marker (trimmed), by marker. The markers must be exactly `expected` then `<nonce>.end`, in that order,
  * with nothing after the last one: anything else is output this code does not understand.
  */
 export function splitSections(stdout: string, nonce: string, expected: string[]): Map<string, string> {
-  const sections = new Map<string, string[]>();
-  let current: string[] | undefined;
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith(`${nonce}.`)) {
-      if (sections.has(line)) unparseable(`marker ${line} twice`);
-      sections.set(line, (current = []));
-    } else if (current) current.push(line);
-    else if (line.trim() !== '') unparseable(line);
+  // Marker lines are found by search, not by splitting ~1 MB (500 domains) into lines and joining them again.
+  const text = `\n${stdout}`;
+  const tag = `\n${nonce}.`;
+  const sections = new Map<string, string>();
+  let at = text.indexOf(tag);
+  const before = (at < 0 ? text : text.slice(0, at)).split('\n').find((l) => l.trim() !== '');
+  if (before !== undefined) unparseable(before);
+  while (at >= 0) {
+    const eol = text.indexOf('\n', at + 1);
+    const marker = text.slice(at + 1, eol < 0 ? text.length : eol);
+    at = eol < 0 ? -1 : text.indexOf(tag, eol);
+    if (sections.has(marker)) unparseable(`marker ${marker} twice`);
+    sections.set(marker, eol < 0 ? '' : text.slice(eol + 1, at < 0 ? text.length : at).trim());
   }
   const order = [...sections.keys()];
   if (order.join('\n') !== [...expected, endMarker(nonce)].join('\n')) {
     unparseable(`batch markers missing or out of order (${order.length} of ${expected.length + 1}): ${stdout}`);
   }
-  if ((sections.get(endMarker(nonce)) ?? []).some((l) => l.trim() !== '')) unparseable(`text after the last marker: ${stdout}`);
-  return new Map([...sections].map(([k, lines]) => [k, lines.join('\n').trim()]));
+  if (sections.get(endMarker(nonce))) unparseable(`text after the last marker: ${stdout}`);
+  return sections;
 }
 
 /**

@@ -15,6 +15,7 @@ export function formatJson(results: Result[], overall: Status, extra: Record<str
         details: r.details,
         perfdata: r.perfdata.map((p) => ({ ...p, text: formatPerf(p) })),
         duration_ms: r.durationMs,
+        processes_spawned: r.processesSpawned,
       })),
     },
     null,

@@ -1,9 +1,6 @@
 /**
- * icmpScan against real network namespaces. Every packet stays inside two namespaces made
- * here ("<prefix>a" scans, "<prefix>b" answers across a veth), all addresses in 198.18.0.0/15:
- *   198.18.0.1        a's own address          198.18.0.2, .3   b's addresses (alive)
- *   198.18.8.0/21     AnyIP in a (all alive)   198.18.0.50-.99  on the link, nobody has them (dead)
- *   198.18.4.1        no route in a (dead: "Network is unreachable", nothing sent)
+ * icmpScan against real network namespaces (test/lab/icmp-targets.ts: "<prefix>a" scans,
+ * "<prefix>b" answers, AnyIP and dead ranges, all in 198.18.0.0/15).
  * Nothing is ever sent from the root namespace: every scan runs in a, through the worker.
  */
 import { after, before, test } from 'node:test';
@@ -12,7 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ProbeError } from '../../src/errors.js';
 import { icmpScan, NOT_PERMITTED, type IcmpOptions, type IcmpReply } from '../../src/host/icmp.js';
-import { ipBatch, labUnavailableReason, nsExec, sh, shQuiet, uniquePrefix } from '../lab/netns.js';
+import { anyIp, icmpTargetNames, icmpTargetsDown, icmpTargetsUp, onLinkDead } from '../lab/icmp-targets.js';
+import { labUnavailableReason, nsExec, sh, uniquePrefix } from '../lab/netns.js';
 import { portableBundle } from '../support/portable.js';
 
 const unavailable = labUnavailableReason();
@@ -23,15 +21,10 @@ if (unavailable && required) test('ICMP lab is available', () => assert.fail(`LM
 const WORKER = fileURLToPath(new URL('../../src/host/icmp-worker.js', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)); // for node_modules (net-ping)
 const prefix = uniquePrefix();
-const A = `${prefix}a`;
-const B = `${prefix}b`;
+const targets = icmpTargetNames(prefix);
+const { a: A, b: B } = targets;
 const children: ChildProcess[] = [];
 
-const anyIp = (n: number, from = 1): string[] => Array.from({ length: n }, (_, i) => {
-  const k = 8 * 256 + from + i; // 198.18.8.0/21
-  return `198.18.${k >> 8}.${k & 255}`;
-});
-const onLinkDead = (n: number): string[] => Array.from({ length: n }, (_, i) => `198.18.0.${50 + i}`);
 const ALIVE = ['198.18.0.1', '198.18.0.2', '198.18.0.3', '198.18.8.1', '198.18.15.254'];
 const DEAD = ['198.18.0.50', '198.18.0.51', '198.18.4.1'];
 const MIX = [ALIVE[1], DEAD[0], ALIVE[0], DEAD[2], ALIVE[3], DEAD[1], ALIVE[2], ALIVE[4], ALIVE[1]];
@@ -41,17 +34,12 @@ after(() => {
   // Also when a test failed; deleting a namespace that was never made is harmless.
   for (const c of children) c.kill('SIGKILL');
   if (skip) return;
-  shQuiet('ip', ['netns', 'del', A]);
-  shQuiet('ip', ['netns', 'del', B]);
+  icmpTargetsDown(targets);
 });
 
 before(() => {
   if (skip) return;
-  sh('ip', ['netns', 'add', A]);
-  sh('ip', ['netns', 'add', B]);
-  ipBatch([`link add ${A}0 netns ${A} type veth peer name ${B}0 netns ${B}`]);
-  ipBatch(['link set lo up', `addr add 198.18.0.1/24 dev ${A}0`, `link set ${A}0 up`, 'route add local 198.18.8.0/21 dev lo'], A);
-  ipBatch(['link set lo up', `addr add 198.18.0.2/24 dev ${B}0`, `addr add 198.18.0.3/24 dev ${B}0`, `link set ${B}0 up`], B);
+  icmpTargetsUp(prefix);
 });
 
 /** Run the compiled worker directly inside a, to read its stats too. */

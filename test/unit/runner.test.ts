@@ -136,3 +136,12 @@ test('run: five slow probes side by side stay inside the overall deadline', asyn
   assert.deepEqual(runs.map((r) => r.result.status), Array(5).fill(Status.UNKNOWN));
   assert.ok(runs.every((r) => /^(timed out after|not run: )/.test(r.result.summary)), runs.map((r) => r.result.summary).join(' / '));
 });
+
+test('each probe\'s processes are counted apart, side by side: processesSpawned', async () => {
+  const spawner = (name: string, n: number) => probe(name, async (ctx) => {
+    await Promise.all(Array.from({ length: n }, () => exec('true', [], { timeoutMs: 5000, signal: ctx.signal })));
+    return ok;
+  });
+  const runs = await runProbes([spawner('three', 3), spawner('none', 0), spawner('one', 1)], shared());
+  assert.deepEqual(runs.map((r) => [r.result.probe, r.result.processesSpawned]), [['three', 3], ['none', 0], ['one', 1]]);
+});

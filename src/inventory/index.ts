@@ -84,8 +84,12 @@ export async function gatherInventory(config: Config, opts: { signal?: AbortSign
 
 /** One line per source that did not answer and per problem in what they said, for a probe's long output. */
 export function degradedLines(inv: Inventory): string[] {
+  const failed = inv.sources.filter((s) => s.state === 'failed');
+  // When a source failed, whether the cache could stand in for it is part of the story.
+  const cache = failed.length ? inv.sources.filter((s) => s.source === 'cache' && s.state === 'skipped') : [];
   return [
-    ...inv.sources.filter((s) => s.state === 'failed').map((s) => `inventory degraded: ${s.source}: ${s.detail}`),
+    ...failed.map((s) => `inventory degraded: ${s.source}: ${s.detail}`),
+    ...cache.map((s) => `inventory cache not used: ${s.detail}`),
     ...(inv.problems ?? []).map((p) => `inventory: ${p}`),
   ];
 }

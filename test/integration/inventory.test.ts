@@ -3,7 +3,7 @@
 // API speaking the documented Keystone, Nova and Neutron endpoints.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { heal, injectFault, labDown, labUp, type LabEnv } from '../lab/lab.js';
 import { writeLibvirtNode } from '../lab/libvirt.js';
@@ -86,6 +86,22 @@ describe('inventory on the lab node', () => {
     const probe = lmProbe(['instance-routed', '--config', cfg]);
     assert.equal(probe.code, 0, probe.stdout);
     assert.match(probe.stdout, /^inventory degraded: ovs: ovs-vsctl: /m);
+  });
+
+  test('libvirt down and only a stale cache: instance-routed ends UNKNOWN with the reason, never OK', (t) => {
+    if (!requireLab(t)) return;
+    assert.equal(inventory(lab!.configFile).code, 0); // a good run writes the cache...
+    const cfg = variantConfig(lab!.configFile, 'stale-cache', { inventory: { libvirt: { uri: `test://${join(lab!.dir, 'gone.xml')}` }, cache: { max_age: 60 } } });
+    const cachePath = join(lab!.dir, 'cache', 'inventory.json');
+    const doc = JSON.parse(readFileSync(cachePath, 'utf8'));
+    writeFileSync(cachePath, JSON.stringify({ ...doc, savedAt: Date.now() - 3_600_000 })); // ...an hour ago
+    const r = lmProbe(['instance-routed', '--config', cfg]);
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    const [line, ...details] = r.stdout.trimEnd().split('\n');
+    // OVS still names the instances, but not their IPs: nothing can be checked, and it says why.
+    assert.match(line, /^INSTANCE-ROUTED UNKNOWN - nothing checked while the inventory is degraded: /);
+    assert.ok(details.some((d) => /^inventory degraded: libvirt: virsh: failed to connect to the hypervisor/.test(d)), r.stdout);
+    assert.ok(details.includes('inventory cache not used: cache is 3600s old (max_age 60s)'), r.stdout);
   });
 
   test('a hanging virsh is named, and the probe still reports in time', (t) => {

@@ -154,8 +154,9 @@ test('without CAP_NET_RAW: the exact reason, and auto falls back to fping', { sk
   // A fresh, empty namespace (lo down, no routes): nothing can leave it. The bundled worker is
   // copied where uid 65534 can read it (the checkout may lie under /root, mode 0700).
   const bundle = portableBundle();
+  // `env -C`: the worker's commands start where uid 65534 may be (not in a checkout under /root).
   const asNobody = (opts: IcmpOptions) => JSON.parse(sh('unshare', ['-n', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
-    process.execPath, bundle.worker], JSON.stringify({ ips: ['198.18.0.2'], opts })));
+    'env', '-C', bundle.dir, process.execPath, bundle.worker], JSON.stringify({ ips: ['198.18.0.2'], opts })));
   try {
     assert.deepEqual(asNobody({ timeoutMs: 200, retries: 0 }), { error: NOT_PERMITTED });
     assert.equal(NOT_PERMITTED, 'raw ICMP socket not permitted (needs root or CAP_NET_RAW)');

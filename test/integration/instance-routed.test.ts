@@ -326,7 +326,7 @@ describe('instance-routed without what it needs', () => {
     // A readable copy of the bundle: the checkout may lie where uid 65534 cannot go (/root).
     const bundle = portableBundle();
     t.after(() => bundle.remove());
-    const r = lmProbe(['instance-routed', '--config', cfg], { bin: bundle.bin, prefix: ['unshare', '-n', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'] });
+    const r = lmProbe(['instance-routed', '--config', cfg], { bin: bundle.bin, prefix: ['unshare', '-n', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', 'env', '-C', bundle.dir] });
     assert.equal(r.code, 3, r.stdout + r.stderr);
     // (uid 65534 cannot reach the lab's ovsdb either: that source's failure is said after the reason.)
     assert.equal(r.stdout.split('\n')[0], 'INSTANCE-ROUTED UNKNOWN - raw ICMP socket not permitted (needs root or CAP_NET_RAW)');

@@ -16,7 +16,6 @@ function exitWith(text: string, code: number): void {
 if (process.argv[2] !== 'daemon') {
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.once(sig, () => {
-      killAllCommands();
       exitWith(`LM-PROBE UNKNOWN - stopped by ${sig}\n`, 3);
     });
   }

@@ -65,7 +65,7 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
   if (!lock.acquired) return finish(unknownResult(probe.name, `already running (pid ${lock.pid})`), true);
 
   const state = new StateStore(join(shared.config.state_dir, probe.name), log);
-  const used = { inventory: false, inventoryDone: false, presence: false, waitingFor: '' };
+  const used = { inventory: false, inventoryDone: false, waitingFor: '' };
   let partial: ProbeOutcome | undefined;
   let presenceProblems: string[] = [];
 
@@ -88,7 +88,6 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
         }
       },
       presence: async () => {
-        used.presence = true;
         const p = await shared.presence();
         presenceProblems = p.problems;
         return p.presence;

@@ -15,6 +15,7 @@ import type { Instance } from '../../src/inventory/types.js';
 import { ProbeError } from '../../src/errors.js';
 import { list, num, oneOf, range, str } from '../../src/schema.js';
 import { describeMissing, describeOrphan, formerOwner, hostPrefix, verdict } from './verdict.js';
+import { withinDeadline } from '../../src/host/exec.js';
 
 const options = {
   daemon: oneOf(['auto', 'bird', 'frr', 'gobgp'] as const, 'auto', 'the BGP daemon (auto: bird if its socket is there, else FRR if bgpd.vty is, else GoBGP)'),
@@ -84,7 +85,7 @@ export default defineProbe({
     const read = {
       namespace: o.namespace,
       peers: o.peers,
-      timeoutMs: () => Math.max(100, Math.min(10_000, ctx.remainingMs() - 200)),
+      timeoutMs: () => withinDeadline(10_000, ctx.remainingMs()),
       signal: ctx.signal,
     };
     if (o.daemon !== 'auto') log.debug(`daemon: ${o.daemon} (configured)`);

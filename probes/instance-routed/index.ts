@@ -21,6 +21,7 @@ import type { Infer, ObjectField } from '../../src/schema.js';
 import { bool, num, oneOf, range, str } from '../../src/schema.js';
 import { Status } from '../../src/result.js';
 import { foreignMacs, nothingToCheck, verdict, type IpObservation, type Skipped } from './verdict.js';
+import { withinDeadline } from '../../src/host/exec.js';
 
 const options = {
   ping_namespace: str('ns-link', 'network namespace ICMP, MTR, arp-scan and ndisc6 run in ("" = the root namespace)'),
@@ -42,7 +43,7 @@ type Options = Infer<ObjectField<typeof options>>;
 type Owner = IpObservation['instance'];
 
 /** Per-command limit: never beyond the probe's deadline. */
-const limit = (ctx: ProbeContext<Options>, ms: number) => Math.max(100, Math.min(ms, ctx.remainingMs() - 200));
+const limit = (ctx: ProbeContext<Options>, ms: number) => withinDeadline(ms, ctx.remainingMs());
 
 /** Longest wait per ARP / neighbour solicitation attempt. */
 const L2_WAIT_MS = 1000;

@@ -19,6 +19,7 @@ import { Status, worst } from '../../src/result.js';
 import { num } from '../../src/schema.js';
 import { isRecord } from '../../src/state.js';
 import { judgeJob, judgeNova, updateSamples, verdict, type JobSample, type Samples } from './verdict.js';
+import { withinDeadline } from '../../src/host/exec.js';
 
 const options = {
   max_duration: num(900, 's a live migration may run before WARNING (twice that: CRITICAL)', { min: 1 }),
@@ -78,7 +79,7 @@ export default defineProbe({
     } else {
       try {
         const jobs = await readJobs(ctx.config.inventory.libvirt.uri, running.map((i) => ({ uuid: i.uuid, name: i.name ?? i.uuid })), {
-          timeoutMs: Math.max(100, Math.min(10_000, ctx.remainingMs() - 200)),
+          timeoutMs: withinDeadline(10_000, ctx.remainingMs()),
           signal: ctx.signal,
         });
         for (const j of jobs) {

@@ -6,7 +6,9 @@
  *   npm run bench                  everything: ICMP at 50/500/2000 IPs (all alive, 10 % dead),
  *                                  the suite at 6/100/500 instances (healthy, faults), start-up
  *   npm run bench -- --quick       a ~30-second subset: ICMP at 50 and 500 IPs 10 % dead, suite at 6, start-up
- *   options: --only icmp,suite,startup   --rounds N   --icmp-sizes 50,500   --suite-sizes 6,100
+ *   npm run bench -- --only daemon the real daemon, its probes every second, over --daemon-runs ticks
+ *                                  (default 1000, ~17 min): RSS and CPU every 100 ticks
+ *   options: --only icmp,suite,startup,daemon   --rounds N   --icmp-sizes 50,500   --suite-sizes 6,100
  *            --timeout MS (ICMP, default 1000)   --no-faults   --addons (BGP speaker + disk tree)
  *            --out FILE (default ./bench-results.json; the markdown goes next to it, .md)
  * Speed is shown here, never asserted in tests.
@@ -18,6 +20,7 @@ import { benchIcmp, type IcmpCase, type IcmpResult } from './bench/icmp-side-by-
 import { machine, markdown, scaling } from './bench/report.js';
 import { benchStartup, type StartupRow } from './bench/startup.js';
 import { benchSuite, type SuiteResult } from './bench/suite.js';
+import { benchDaemon, daemonMarkdown, type DaemonResult } from './bench/daemon.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -30,6 +33,7 @@ const { values: a } = parseArgs({
     'no-faults': { type: 'boolean' },
     addons: { type: 'boolean' },
     out: { type: 'string' },
+    'daemon-runs': { type: 'string' },
   },
 });
 const list = (v: string | undefined, dflt: number[]) => (v ? v.split(',').map(Number).filter((n) => n > 0) : dflt);
@@ -50,12 +54,16 @@ const suite: SuiteResult[] = only.has('suite')
   ? benchSuite({ sizes: list(a['suite-sizes'], quick ? [6] : [6, 100, 500]), rounds: rounds(3), faults: !quick && !a['no-faults'], addons: a.addons ?? false, alone: !quick }, log)
   : [];
 const startup: StartupRow[] = only.has('startup') ? benchStartup(quick ? 5 : Number(a.rounds ?? 15), log) : [];
+// Not in the default set: it takes a second per tick.
+const daemon: DaemonResult | undefined = only.has('daemon')
+  ? await benchDaemon({ runs: Number(a['daemon-runs'] ?? 1000), sample: 100, instances: 6, probes: ['instance-routed', 'ovs-ports'] }, log)
+  : undefined;
 const loadAfter = machine().loadAvg;
 const fit = scaling(suite);
 
-const md = markdown({ machine: started, loadAfter, icmp, suite, startup, scaling: fit });
+const md = markdown({ machine: started, loadAfter, icmp, suite, startup, scaling: fit }) + (daemon ? `\n${daemonMarkdown(daemon)}` : '');
 mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, JSON.stringify({ machine: started, loadAfter, options: { quick, timeoutMs }, icmp, suite, startup, scaling: fit }, null, 2) + '\n');
+writeFileSync(out, JSON.stringify({ machine: started, loadAfter, options: { quick, timeoutMs }, icmp, suite, startup, scaling: fit, daemon }, null, 2) + '\n');
 writeFileSync(out.replace(/\.json$/, '') + '.md', md);
 process.stdout.write(md);
 log(`results: ${out} (markdown: ${out.replace(/\.json$/, '')}.md)`);

@@ -18,7 +18,7 @@ import { labUnavailableReason } from '../lab/netns.js';
 import { requireLab, requirePart } from '../lab/require.js';
 import { lmProbe, lmProbeAsync, variantConfig, type CliRun } from '../support/cli.js';
 import { startFakeNrdp, startFakeWsArbiter } from '../support/fake-passive.js';
-import { commandFileChannel, expectedOutput, icingaChannel, lmProbeInNode, nagiosLoggedResults, nscaChannel, secretFile, type Delivery, type RunDoc } from '../support/passive.js';
+import { commandFileChannel, expectedOutput, icingaChannel, lmProbeInNode, nagiosLoggedResults, nscaChannel, pluginText, secretFile, type Delivery, type RunDoc } from '../support/passive.js';
 
 const canRun = labUnavailableReason() === null && monitoringUnavailableReason() === null;
 /** Each config has a fresh state_dir: no arrival grace, or the fault would only warn. */
@@ -225,7 +225,7 @@ describe('passive delivery to the lab\'s receivers', () => {
     const doc = JSON.parse(ok.stdout) as RunDoc;
     assert.deepEqual(doc.delivery.map((d) => [d.outcome, d.reason]), [['delivered', '1 checks processed']]);
     assert.equal(nrdp.accepted.length, 1);
-    assert.deepEqual({ ...nrdp.accepted[0], time: undefined }, { host, service: 'instance-routed', state: 2, output: `${[`INSTANCE-ROUTED CRITICAL - ${doc.results[0].summary}|${doc.results[0].perfdata.map((p) => p.text).join(' ')}`, ...doc.results[0].details].join('\\n')}`, time: undefined });
+    assert.deepEqual({ ...nrdp.accepted[0], time: undefined }, { host, service: 'instance-routed', state: 2, output: pluginText(doc.results[0]), time: undefined });
     const bad = JSON.parse((await lmProbeAwait(['run', 'instance-routed', '--passive', '--json', '--config', cfg('bad-token')])).stdout) as RunDoc;
     assert.deepEqual(bad.delivery.map((d) => [d.outcome, d.reason]), [['rejected', `${nrdp.url}/nrdp/: NRDP: BAD TOKEN`]]);
     assert.equal(nrdp.accepted.length, 1);

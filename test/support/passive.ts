@@ -40,6 +40,23 @@ export function expectedOutput(r: RunResult): { output: string; perfdata: string
   return { output: [`${r.probe.toUpperCase()} ${r.status_text} - ${r.summary}`, ...r.details].join('\n'), perfdata: r.perfdata.map((p) => p.text).join(' ') };
 }
 
+/**
+ * What nagios shows of it (status.dat, the CGIs): Nagios core turns every ';' of the status line
+ * into ':' (base/checks.c, for its own file formats); the long output and perfdata keep theirs.
+ */
+export function nagiosShows(r: RunResult): { output: string; perfdata: string } {
+  const { output, perfdata } = expectedOutput(r);
+  const [first, ...rest] = output.split('\n');
+  return { output: [first.replaceAll(';', ':'), ...rest].join('\n'), perfdata };
+}
+
+/** The same as one plugin text, as NRDP and ws_arbiter carry it: `status line|perfdata`, then the long output, newlines escaped. */
+export function pluginText(r: RunResult): string {
+  const { output, perfdata } = expectedOutput(r);
+  const [first, ...rest] = output.split('\n');
+  return [`${first}|${perfdata}`, ...rest].join('\\n');
+}
+
 /** nagios.log's external commands carrying a passive result for host!service, in order. */
 export function nagiosLoggedResults(m: MonitoringLab, host: string, service: string): string[] {
   return readFileSync(join(m.dir, 'nagios', 'nagios.log'), 'utf8').split('\n').filter((l) => l.includes(`EXTERNAL COMMAND: PROCESS_SERVICE_CHECK_RESULT;${host};${service};`));

@@ -189,6 +189,7 @@ describe('lm-probe daemon on a 2-node KVM cluster', () => {
     assert.equal(left.state, 2, left.output);
     assert.match(left.output, new RegExp(`^OVS-PORTS CRITICAL - 1 orphan: orphan: Interface ${i.tap} on br-int \\(iface-id ${i.portId}, vm-uuid ${i.uuid}`));
     assert.match(left.output, /no instance hosted here has it/);
+    t.diagnostic(`source daemon:\n${dSrc.stderr.split('\n').filter((l) => /domain |OVS-PORTS|delivered .*ovs-ports/.test(l)).join('\n')}`);
     // The destination: every result delivered since the migration, none CRITICAL, none naming the port as a leftover.
     const dstResults = MONITORING_SERVICES.map((svc) => [svc, nagiosServiceState(m, hostOf(dst), svc)] as const).filter(([, x]) => x && x.lastCheck >= since);
     assert.ok(dstResults.some(([svc]) => svc === 'ovs-ports'));

@@ -146,12 +146,12 @@ const SERVE = new URL('./fake-passive-serve.js', import.meta.url).pathname;
  * monitoring namespace: reachable from every node namespace, like the real receivers).
  * `args`: the tokens (nrdp) or the user and password (ws_arbiter).
  */
-export async function startFakeIn(ns: string, host: string, kind: FakeKind, args: string[]): Promise<RemoteReceiver> {
+export async function startFakeIn(ns: string, host: string, kind: FakeKind, args: string[], o: { testHook?: boolean } = {}): Promise<RemoteReceiver> {
   const child = spawn('ip', ['netns', 'exec', ns, process.execPath, SERVE, kind, host, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const accepted: PassiveCheck[] = [];
   let stopped = false;
   const stop = () => { if (!stopped && child.exitCode === null) child.kill('SIGTERM'); stopped = true; };
-  after(stop);
+  if (o.testHook ?? true) after(stop); // outside a test (a bench), the caller stops it
   const port = await new Promise<number>((resolve, reject) => {
     child.on('exit', (code) => reject(new Error(`fake ${kind} in ${ns} exited ${code} before listening`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {

@@ -10,48 +10,34 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { labDown, labUp, type LabEnv } from '../lab/lab.js';
-import { icingaServiceState, monitoringUnavailableReason, nagiosServiceState, waitNagiosResult, type MonitoringLab } from '../lab/monitoring.js';
+import { icingaClientCert, icingaServiceState, monitoringUnavailableReason, nagiosServiceState, waitNagiosResult, type MonitoringLab } from '../lab/monitoring.js';
 import { labUnavailableReason } from '../lab/netns.js';
 import { requireLab, requirePart } from '../lab/require.js';
-import { assertNoStack, lmProbe, lmProbeAsync, variantConfig, type CliRun } from '../support/cli.js';
+import { lmProbe, lmProbeAsync, variantConfig, type CliRun } from '../support/cli.js';
 import { startFakeNrdp, startFakeWsArbiter } from '../support/fake-passive.js';
+import { commandFileChannel, expectedOutput, icingaChannel, lmProbeInNode, nagiosLoggedResults, nscaChannel, pluginText, secretFile, type Delivery, type RunDoc } from '../support/passive.js';
 
 const canRun = labUnavailableReason() === null && monitoringUnavailableReason() === null;
 /** Each config has a fresh state_dir: no arrival grace, or the fault would only warn. */
 const NO_GRACE = { 'instance-routed': { grace: 0 } };
 const now = () => Math.floor(Date.now() / 1000);
 
-interface Delivery { channel: string; service: string; status: string; outcome: string; reason?: string; ms?: number; spooled_at_check?: string }
-interface RunDoc { status: number; results: { summary: string; details: string[]; perfdata: { text: string }[] }[]; delivery: Delivery[]; spool: Record<string, { waiting: number; dropped: string[] }> }
 
 describe('passive delivery to the lab\'s receivers', () => {
   let lab: LabEnv | undefined;
   let m: MonitoringLab;
   let host: string;
-  const secret = (name: string, text: string, mode = 0o600) => {
-    const f = join(lab!.dir, name);
-    writeFileSync(f, `${text}\n`);
-    chmodSync(f, mode);
-    return f;
-  };
+  const secret = (name: string, text: string, mode = 0o600) => secretFile(lab!.dir, name, text, mode);
   /** The lab's config with report: set; its own state_dir per name so spools do not mix. */
   const config = (name: string, report: Record<string, unknown>) =>
     variantConfig(lab!.configFile, name, { state_dir: join(lab!.dir, `state-${name}`), report, probes: NO_GRACE });
   /** lm-probe in the node namespace, --json: the document (and the run, for its stderr). */
-  const inNode = (args: string[]): { doc: RunDoc; run: CliRun } => {
-    const run = lmProbe([...args, '--json'], { prefix: ['ip', 'netns', 'exec', lab!.nodeNs] });
-    assertNoStack(run);
-    return { doc: JSON.parse(run.stdout) as RunDoc, run };
-  };
-  const icinga = () => ({ type: 'icinga2', url: `https://${m.addr}:5665`, username: m.icinga.user, password_file: secret('icinga.pw', m.icinga.password), cacert: m.icinga.caFile ?? '', tls_name: m.icinga.tlsName });
-  /** The CLI's result as Nagios shows a passive result: output (status line + long output) and perfdata. */
-  const expected = (doc: RunDoc) => {
-    const r = doc.results[0];
-    return { output: [`INSTANCE-ROUTED CRITICAL - ${r.summary}`, ...r.details].join('\n'), perfdata: r.perfdata.map((p) => p.text).join(' ') };
-  };
+  const inNode = (args: string[]) => lmProbeInNode(lab!.nodeNs, args);
+  const icinga = () => icingaChannel(m, lab!.dir);
+  const expected = (doc: RunDoc) => expectedOutput(doc.results[0]);
 
   before(() => {
     if (!canRun) return;
@@ -66,7 +52,7 @@ describe('passive delivery to the lab\'s receivers', () => {
   test('command_file: the result is in nagios status.dat with its long output and perfdata', (t) => {
     if (!gate(t)) return;
     const since = now();
-    const { doc, run } = inNode(['run', 'instance-routed', '--passive', '--config', config('cmdfile', { passive: [{ type: 'command_file', path: m.nagios.commandFile }] })]);
+    const { doc, run } = inNode(['run', 'instance-routed', '--passive', '--config', config('cmdfile', { passive: [commandFileChannel(m)] })]);
     assert.equal(run.code, 2, `delivery never changes the exit code: ${JSON.stringify(doc.results)}`);
     assert.deepEqual(doc.delivery.map((d) => [d.channel, d.service, d.status, d.outcome]), [['command_file', 'instance-routed', 'CRITICAL', 'delivered']]);
     const s = waitNagiosResult(m, host, 'instance-routed', since);
@@ -82,7 +68,7 @@ describe('passive delivery to the lab\'s receivers', () => {
     const since = now();
     const { doc } = inNode(['run', 'instance-routed', '--passive', '--config', config('nsca', {
       service_names: { 'instance-routed': 'openflow-rules' },
-      passive: [{ type: 'nsca', host: m.addr, port: m.nsca.port, config: m.nsca.configFile }],
+      passive: [nscaChannel(m)],
     })]);
     assert.deepEqual(doc.delivery.map((d) => [d.channel, d.service, d.outcome]), [['nsca', 'openflow-rules', 'delivered']]);
     const s = waitNagiosResult(m, host, 'openflow-rules', since);
@@ -134,6 +120,35 @@ describe('passive delivery to the lab\'s receivers', () => {
     assert.equal(wrong.run.code, 2, 'still the probe\'s status');
   });
 
+  test('icinga2 with a client certificate (no user name): delivered; a certificate the CA did not sign is rejected for good; a key others can read is refused, naming it', (t) => {
+    if (!gate(t)) return;
+    const byCert = (c: { cert: string; key: string }) => ({ ...icinga(), username: '', password_file: '', cert: c.cert, key_file: c.key });
+    const signed = icingaClientCert(m, 'signed', { signed: true });
+    const since = now();
+    const { doc } = inNode(['run', 'instance-routed', '--passive', '--config', config('icinga-cert', { service_names: { 'instance-routed': 'openflow-rules' }, passive: [byCert(signed)] })]);
+    assert.deepEqual(doc.delivery.map((d) => [d.channel, d.service, d.outcome]), [['icinga2', 'openflow-rules', 'delivered']], JSON.stringify(doc.delivery));
+    const s = icingaServiceState(m, host, 'openflow-rules');
+    assert.ok(s && s.lastCheck >= since - 1, 'the API object took the result');
+    assert.equal(s.state, 2);
+    assert.equal(s.output, expected(doc).output);
+
+    // Same CN, not signed by the lab CA: icinga2 takes the TLS connection but does not trust the
+    // certificate, so the request is anonymous: 401, which no retry fixes (the operator must).
+    const before = icingaServiceState(m, host, 'bgp-announcements');
+    const rogue = inNode(['run', 'instance-routed', '--passive', '--config', config('icinga-rogue', { service_names: { 'instance-routed': 'bgp-announcements' }, passive: [byCert(icingaClientCert(m, 'rogue', { signed: false }))] })]);
+    assert.deepEqual(rogue.doc.delivery.map((d) => d.outcome), ['rejected'], JSON.stringify(rogue.doc.delivery));
+    assert.match(rogue.doc.delivery[0].reason!, /HTTP 401/);
+    assert.match(rogue.run.stderr, /\[ ERROR \] passive:icinga2: REJECTED .*HTTP 401.*; dropped, not retried/);
+    assert.equal(rogue.doc.spool.icinga2.waiting, 0);
+    assert.deepEqual(icingaServiceState(m, host, 'bgp-announcements'), before, 'nothing reached the object');
+
+    chmodSync(signed.key, 0o644);
+    const open = inNode(['run', 'instance-routed', '--passive', '--config', config('icinga-cert-open', { passive: [byCert(signed)] })]);
+    assert.equal(open.doc.delivery[0].outcome, 'spooled', 'kept until the operator fixes the mode');
+    assert.match(open.doc.delivery[0].reason!, new RegExp(`client key file ${signed.key} is readable or writable by others \\(mode 0644\\)`));
+    assert.match(open.run.stderr, new RegExp(`${signed.key} is readable or writable by others`));
+  });
+
   test('a password file others can read is refused, naming the file; the result waits in the spool', (t) => {
     if (!gate(t)) return;
     const pw = secret('open.pw', m.icinga.password, 0o644);
@@ -147,8 +162,7 @@ describe('passive delivery to the lab\'s receivers', () => {
     if (!gate(t)) return;
     const cfg = config('down', { spool: { keep: 'all' }, passive: [{ type: 'command_file', path: m.nagios.commandFile }] });
     const away = `${m.nagios.commandFile}.away`;
-    const nagiosLog = join(m.dir, 'nagios', 'nagios.log');
-    const passiveLines = () => readFileSync(nagiosLog, 'utf8').split('\n').filter((l) => l.includes(`EXTERNAL COMMAND: PROCESS_SERVICE_CHECK_RESULT;${host};bgp-announcements;`));
+    const passiveLines = () => nagiosLoggedResults(m, host, 'bgp-announcements');
     const before = passiveLines().length;
     renameSync(m.nagios.commandFile, away);
     try {
@@ -211,7 +225,7 @@ describe('passive delivery to the lab\'s receivers', () => {
     const doc = JSON.parse(ok.stdout) as RunDoc;
     assert.deepEqual(doc.delivery.map((d) => [d.outcome, d.reason]), [['delivered', '1 checks processed']]);
     assert.equal(nrdp.accepted.length, 1);
-    assert.deepEqual({ ...nrdp.accepted[0], time: undefined }, { host, service: 'instance-routed', state: 2, output: `${[`INSTANCE-ROUTED CRITICAL - ${doc.results[0].summary}|${doc.results[0].perfdata.map((p) => p.text).join(' ')}`, ...doc.results[0].details].join('\\n')}`, time: undefined });
+    assert.deepEqual({ ...nrdp.accepted[0], time: undefined }, { host, service: 'instance-routed', state: 2, output: pluginText(doc.results[0]), time: undefined });
     const bad = JSON.parse((await lmProbeAwait(['run', 'instance-routed', '--passive', '--json', '--config', cfg('bad-token')])).stdout) as RunDoc;
     assert.deepEqual(bad.delivery.map((d) => [d.outcome, d.reason]), [['rejected', `${nrdp.url}/nrdp/: NRDP: BAD TOKEN`]]);
     assert.equal(nrdp.accepted.length, 1);

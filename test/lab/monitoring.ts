@@ -17,7 +17,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteNamespaces, findTool, ipBatch, listNamespaces } from './netns.js';
 import { releaseOnExit, teardownOnExit } from './cleanup.js';
@@ -68,6 +68,9 @@ export interface MonitoringLab {
     password: string;
     /** The lab CA (icinga2 pki new-ca); the server certificate's CN is tlsName, not the address. */
     caFile?: string;
+    /** The ApiUser a client certificate with CN clientCn logs in as (icingaClientCert issues one). */
+    certUser?: string;
+    clientCn?: string;
     tlsName: string;
     pid: number;
     version: string;
@@ -84,6 +87,9 @@ const PEER_IFACE = 'to-mon';
 const NSCA_PORT = 5667;
 const ICINGA_PORT = 5665;
 const ICINGA_USER = 'lmp-probe';
+/** The API user authenticated by a client certificate instead of a password, and the CN it must carry. */
+const ICINGA_CERT_USER = 'lmp-probe-cert';
+const ICINGA_CLIENT_CN = 'lmp-probe-client';
 /** lm-probe's probes: one passive service each. */
 export const MONITORING_SERVICES: readonly string[] = ['instance-routed', 'bgp-announcements', 'openflow-rules', 'ovs-ports', 'orphaned-disks'];
 const NAGIOS_BIN = '/usr/sbin/nagios4';
@@ -280,6 +286,10 @@ object ApiListener "api" {
 object ApiUser ${q(m.user)} {
   password = ${q(m.password)}
   // "objects/query" alone matches nothing: the permission checked is objects/query/<type>
+  permissions = [ "actions/process-check-result", "objects/query/*" ]
+}
+object ApiUser ${q(ICINGA_CERT_USER)} {
+  client_cn = ${q(ICINGA_CLIENT_CN)} // no password: only a client certificate with this CN, signed by the lab CA
   permissions = [ "actions/process-check-result", "objects/query/*" ]
 }
 ${m.peers
@@ -497,6 +507,26 @@ export function icingaServiceState(m: MonitoringLab, host: string, service: stri
   return { state: Number(attrs.state), output: cr?.output ?? '', perfdata: perf, lastCheck: Math.floor(Number(attrs.last_check ?? 0)) };
 }
 
+/**
+ * A client certificate for the API user `certUser` (CN `clientCn`), in `<mon dir>/clients/<name>`:
+ * signed by the lab CA (icinga2 pki sign-csr), or, `signed: false`, self-signed with the same CN
+ * (what the API must refuse). The key is private (0600). RSA 2048 keeps it under a second.
+ */
+export function icingaClientCert(m: MonitoringLab, name: string, opts: { signed: boolean }): { cert: string; key: string } {
+  const d = join(m.dir, 'clients');
+  mkdirSync(d, { recursive: true, mode: 0o700 });
+  const [key, csr, cert] = ['key', 'csr', 'crt'].map((ext) => join(d, `${name}.${ext}`));
+  const subj = `/CN=${m.icinga.clientCn ?? ICINGA_CLIENT_CN}`;
+  if (opts.signed) {
+    mustRun('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-subj', subj, '-out', csr]);
+    mustRun('icinga2', ['pki', 'sign-csr', ...icingaDefines(join(m.dir, 'icinga2'), m.icinga.tlsName), '--csr', csr, '--cert', cert]);
+  } else {
+    mustRun('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-subj', subj, '-days', '2', '-out', cert]);
+  }
+  chmodSync(key, 0o600);
+  return { cert, key };
+}
+
 // ---- up / down ---------------------------------------------------------------------------------
 
 /** <lab dir>/mon/monitoring.json, through a temp file so a reader (labDown in another process) never sees half of it. */
@@ -532,6 +562,8 @@ export function monitoringUp(opts: { prefix: string; dir: string; peers: { ns: s
       user: ICINGA_USER,
       password: randomBytes(12).toString('base64url'),
       caFile: join(dir, 'icinga2', 'lib', 'certs', 'ca.crt'),
+      certUser: ICINGA_CERT_USER,
+      clientCn: ICINGA_CLIENT_CN,
       tlsName: node,
       pid: 0,
       version: '',

@@ -17,6 +17,8 @@
  * and queues nothing, and this one does the same. Taken: 200 with an empty body.
  */
 import { after } from 'node:test';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -41,7 +43,11 @@ async function bodyOf(req: IncomingMessage): Promise<string> {
   return body;
 }
 
-async function receiver(handle: (req: IncomingMessage, body: string, res: ServerResponse, self: FakeReceiver) => void): Promise<FakeReceiver> {
+/** Where a receiver listens; `standalone`: in a process of its own (fake-passive-serve.ts), no test hook. */
+export interface ListenOptions { host?: string; standalone?: boolean }
+
+async function receiver(handle: (req: IncomingMessage, body: string, res: ServerResponse, self: FakeReceiver) => void, o: ListenOptions = {}): Promise<FakeReceiver> {
+  const host = o.host ?? '127.0.0.1';
   let server: Server | undefined;
   const self: FakeReceiver = {
     url: '', port: 0, accepted: [], requests: [], delayMs: 0,
@@ -57,19 +63,19 @@ async function receiver(handle: (req: IncomingMessage, body: string, res: Server
         if (self.delayMs) await new Promise((r) => setTimeout(r, self.delayMs));
         handle(req, body, res, self);
       });
-      await new Promise<void>((r) => server!.listen(self.port, '127.0.0.1', r));
+      await new Promise<void>((r) => server!.listen(self.port, host, r));
       self.port = (server.address() as AddressInfo).port;
     },
   };
   await self.start();
-  self.url = `http://127.0.0.1:${self.port}`;
-  after(() => self.stop());
+  self.url = `http://${host}:${self.port}`;
+  if (!o.standalone) after(() => self.stop());
   return self;
 }
 
 const send = (res: ServerResponse, code: number, type: string, text: string) => { res.writeHead(code, { 'Content-Type': type }); res.end(text); };
 
-export function startFakeNrdp(tokens: string[]): Promise<FakeReceiver> {
+export function startFakeNrdp(tokens: string[], o?: ListenOptions): Promise<FakeReceiver> {
   return receiver((req, body, res, self) => {
     const form = new URLSearchParams(req.method === 'POST' ? body : (req.url ?? '').split('?')[1] ?? '');
     const json = form.get('JSONDATA') || form.get('jsondata') || form.get('json') || '';
@@ -98,10 +104,10 @@ export function startFakeNrdp(tokens: string[]): Promise<FakeReceiver> {
       });
     }
     answer({ status: 0, message: 'OK', meta: { output: `${results.length} checks processed` } });
-  });
+  }, o);
 }
 
-export function startFakeWsArbiter(username = 'anonymous', password = ''): Promise<FakeReceiver> {
+export function startFakeWsArbiter(username = 'anonymous', password = '', o?: ListenOptions): Promise<FakeReceiver> {
   return receiver((req, body, res, self) => {
     if (req.url !== '/push_check_result') return send(res, 404, 'text/html', 'Not found');
     if (req.method !== 'POST') return send(res, 405, 'text/html', 'Method not allowed.');
@@ -119,5 +125,52 @@ export function startFakeWsArbiter(username = 'anonymous', password = ''): Promi
       codes.forEach((code, i) => self.accepted.push({ host: hosts[i], service: services[i] ?? '', state: Number(code), output: outputs[i] ?? '', time: times[i] === undefined ? undefined : Number(times[i]) }));
     }
     send(res, 200, 'text/html; charset=UTF-8', '');
+  }, o);
+}
+
+export type FakeKind = 'nrdp' | 'ws_arbiter';
+
+/** A fake receiver in another network namespace (a child process): what it accepted, and a way to wait for it. */
+export interface RemoteReceiver {
+  url: string;
+  accepted: PassiveCheck[];
+  /** Resolves once `n` checks were accepted in all; throws with what came after `timeoutMs`. */
+  waitAccepted(n: number, timeoutMs?: number): Promise<PassiveCheck[]>;
+  stop(): void;
+}
+
+const SERVE = new URL('./fake-passive-serve.js', import.meta.url).pathname;
+
+/**
+ * startFakeNrdp / startFakeWsArbiter listening on `host` inside the namespace `ns` (the lab's
+ * monitoring namespace: reachable from every node namespace, like the real receivers).
+ * `args`: the tokens (nrdp) or the user and password (ws_arbiter).
+ */
+export async function startFakeIn(ns: string, host: string, kind: FakeKind, args: string[], o: { testHook?: boolean } = {}): Promise<RemoteReceiver> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, SERVE, kind, host, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const accepted: PassiveCheck[] = [];
+  let stopped = false;
+  const stop = () => { if (!stopped && child.exitCode === null) child.kill('SIGTERM'); stopped = true; };
+  if (o.testHook ?? true) after(stop); // outside a test (a bench), the caller stops it
+  const port = await new Promise<number>((resolve, reject) => {
+    child.on('exit', (code) => reject(new Error(`fake ${kind} in ${ns} exited ${code} before listening`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const msg = JSON.parse(line) as { listening?: number; accepted?: PassiveCheck };
+      if (msg.listening) resolve(msg.listening);
+      if (msg.accepted) accepted.push(msg.accepted);
+    });
   });
+  return {
+    url: `http://${host}:${port}`,
+    accepted,
+    stop,
+    async waitAccepted(n, timeoutMs = 10_000) {
+      const end = Date.now() + timeoutMs;
+      while (accepted.length < n) {
+        if (Date.now() > end) throw new Error(`fake ${kind}: ${accepted.length} of ${n} checks within ${timeoutMs} ms: ${JSON.stringify(accepted)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return accepted;
+    },
+  };
 }

@@ -95,13 +95,16 @@ export async function instanceCommand(arg: string, opts: InstanceOptions): Promi
   let before: Snapshot | undefined;
   try {
     subject = await subjectOf(arg, shared);
+    log.debug(`instance ${subject.uuid}${subject.name ? ` (${subject.name})` : ''}: ${subject.hosted === undefined ? 'no inventory source answered' : subject.hosted ? 'hosted here' : 'not hosted here: looking for its leftovers'}`);
     // A snapshot that cannot be used ends it before any probe runs.
     if (opts.compare) before = await readSnapshot(opts.compare, subject.uuid);
+    if (before) log.debug(`comparing with the snapshot of ${before.time} on ${before.host}: ${Object.keys(before.probes).length} probes, ${Object.values(before.probes).reduce((n, p) => n + p.findings.length, 0)} findings`);
   } catch (err) {
     return fail(oneLine(err, 400));
   }
   const runs = await runProbes(probes, shared);
   const views = runs.map((r) => viewOf(r.result, subject.uuid, subject.hosted));
+  for (const v of views) log.debug(`${v.probe}: ${v.checked ? `${v.findings.length} of its ${(runs.find((r) => r.result.probe === v.probe)!.result.findings ?? []).length} findings about this instance` : `could not check: ${v.summary}`}`);
   const where = opts.compare === '-' ? 'stdin' : opts.compare!;
   const c = before ? { comparison: compare(views, before), where, before } : undefined;
   const result = instanceResult(subject, views, c);

@@ -2,14 +2,17 @@
  * `lm-probe instance <uuid>` against a lab node (bird speaker, disk tree, the test driver), with
  * the real bin/lm-probe: one instance's faults from several probes and none of the others';
  * `--save`, a new fault on the same instance, `--compare` (new, already broken before, fixed);
- * snapshots it must refuse with one line.
+ * snapshots it must refuse with one line. Then two nodes: --save on the source, migrate,
+ * --compare on the destination, and the leftovers on the source tied to the instance that left.
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { heal, injectFault, labDown, labUp, type LabEnv } from '../lab/lab.js';
+import { heal, injectFault, labDown, labUp, loadLab, type LabEnv } from '../lab/lab.js';
+import { clusterDown, clusterUp, type Cluster } from '../lab/cluster.js';
+import { migrate } from '../lab/migrate.js';
 import { bgpUnavailableReason } from '../lab/bgp.js';
 import { disksUnavailableReason } from '../lab/disks.js';
 import { labUnavailableReason } from '../lab/netns.js';
@@ -118,5 +121,43 @@ describe('lm-probe instance on a lab node: instance 2 without its flows, instanc
       assert.equal(r.stdout.trimEnd().split('\n').length, 1, r.stdout);
       assert.match(r.stdout.trimEnd(), want);
     }
+  });
+});
+
+describe('two lab nodes: --save on the source, migrate, --compare on the destination', () => {
+  let c: Cluster | undefined;
+  before(() => { if (canRun) c = clusterUp({ nodes: 2, instances: 2, bgp: 'bird', disks: true, libvirt: 'test' }); });
+  after(() => c && clusterDown(c));
+
+  test('clean on arrival, then a fault on node 2 is new; node 1 shows what the instance left there', (t) => {
+    if (!need(t)) return;
+    const [n1, n2] = c!.nodes;
+    const vm = n1.instances[0];
+    const run = (node: LabEnv, args: string[], input?: string) => {
+      const r = lmProbe(['instance', vm.uuid, '--config', node.configFile, '--quiet', ...args], input === undefined ? {} : { input });
+      assertNoStack(r);
+      return r;
+    };
+    const saved = run(n1, ['--save', '-']);
+    assert.equal(saved.code, 0, saved.stdout);
+    assert.equal(JSON.parse(saved.stdout).host, `${c!.prefix}-node1`);
+
+    migrate(n1, n2, vm.index, { leave: ['flows', 'route'] });
+    const clean = run(n2, ['--compare', '-'], saved.stdout);
+    assert.equal(clean.code, 0, clean.stdout);
+    assert.match(clean.stdout, new RegExp(`^LM-PROBE-INSTANCE OK - ${vm.uuid} \\(${vm.name}\\): hosted on ${esc(c!.prefix)}-node2; compared with stdin \\(${esc(c!.prefix)}-node1, [^)]+\\): 0 new, 0 already broken before, 0 fixed \\|`));
+
+    injectFault(loadLab(n2.prefix), vm.index, 'no-flows'); // node 2's agent did not give it its flows
+    const broken = run(n2, ['--compare', '-'], saved.stdout);
+    assert.equal(broken.code, 2, broken.stdout);
+    assert.match(broken.stdout, /: 1 new, 0 already broken before, 0 fixed \|/);
+    assert.match(broken.stdout.split('\n')[1], new RegExp(`^openflow-rules CRITICAL new: ${vm.name} \\(${vm.uuid}\\) port ${vm.portId} .*: missing `));
+
+    const source = run(n1, []);
+    assert.equal(source.code, 1, source.stdout);
+    const lines = source.stdout.split('\n');
+    assert.match(lines[0], new RegExp(`: not hosted on ${esc(c!.prefix)}-node1 \\(its leftovers here, if any\\); bgp-announcements WARNING, openflow-rules WARNING \\|`));
+    assert.match(lines[1], new RegExp(`^bgp-announcements WARNING: ${esc(vm.ip)}/32: announced to .*, instance ${vm.name} \\(${vm.uuid}\\) left this node `));
+    assert.match(lines[2], new RegExp(`^openflow-rules WARNING: orphaned: \\d+ flows for ofport \\d+ .*left with ${vm.name} \\(${vm.uuid}\\) within the grace window$`));
   });
 });

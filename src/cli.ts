@@ -1,5 +1,6 @@
 /**
- * The command line: one command per probe, plus `run`, `list`, `inventory` and `config`.
+ * The command line: one command per probe, plus `run`, `list`, `inventory` and `config`
+ * (`instance` is in cli-instance.ts, delivery's commands in cli-delivery.ts).
  * Parses options, loads the config, runs probes through the runner and hands results to the
  * reporters. Nothing here exits: `runCli` resolves to the text to print and the exit code, and
  * src/main.ts (the entry point) prints and exits. Usage errors are UNKNOWN (3) with one line on
@@ -10,6 +11,7 @@ import { stringify } from 'yaml';
 import pkg from '../package.json' with { type: 'json' };
 import { findProbe, registry } from '../probes/registry.js';
 import { PASSIVE_OPTION, registerDeliveryCommands } from './cli-delivery.js';
+import { registerInstanceCommand } from './cli-instance.js';
 import { type Config, configSchema, loadConfig, redactedConfig } from './config.js';
 import { oneLine } from './errors.js';
 import { execStats } from './host/exec.js';
@@ -65,7 +67,7 @@ function withCommonOptions(cmd: Command, thresholds: boolean): Command {
 }
 
 /** Load the config and apply command-line overrides; throws a one-line error for the caller to report. */
-function configure(opts: CommonOptions, thresholdsFor?: AnyProbe): Config {
+export function configure(opts: CommonOptions, thresholdsFor?: AnyProbe): Config {
   const config = loadConfig(opts.config, registry);
   if (opts.timeout !== undefined) {
     const t = Number(opts.timeout);
@@ -84,7 +86,7 @@ function configure(opts: CommonOptions, thresholdsFor?: AnyProbe): Config {
 }
 
 /** Secret values of the config, so no trace line can show them. */
-function secretsOf(config: Config): string[] {
+export function secretsOf(config: Config): string[] {
   const a = config.inventory.openstack.auth;
   return [a.password, a.application_credential_secret].filter(Boolean);
 }
@@ -207,6 +209,7 @@ function buildProgram(done: (out: CliOutput) => void, writeOut: (text: string) =
     });
 
   registerDeliveryCommands(program, done);
+  registerInstanceCommand(program, done);
 
   for (const probe of registry) {
     const thresholds = 'warning' in probe.options && 'critical' in probe.options;

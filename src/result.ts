@@ -18,12 +18,28 @@ export interface Perf {
   max?: number;
 }
 
+/**
+ * One finding of a probe, tied to the instance it concerns, for `lm-probe instance <uuid>` and its
+ * before/after comparison. `key` names what is wrong in words that hold across runs and nodes (no
+ * ages, host names, ofport numbers): `not-routed 198.18.0.5`, `port-missing <port id>`; the same
+ * fault seen before a migration and after it has the same key. `text` is the long-output line.
+ * No `instance`: it concerns every instance on this node (a BGP session down, br-int missing).
+ */
+export interface Finding {
+  instance?: string;
+  key: string;
+  status: Status;
+  text: string;
+}
+
 export interface Result {
   probe: string;
   status: Status;
   summary: string;
   /** One line per finding, worst first. */
   details: string[];
+  /** The details tied to an instance (or to all of them), structured; none for findings about no instance. */
+  findings?: Finding[];
   perfdata: Perf[];
   durationMs?: number;
   /** Processes the probe itself started (the shared inventory's are counted in the run's total only). */

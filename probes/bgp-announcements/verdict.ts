@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { sortPrefixes, type BgpSession } from '../../src/host/bgp/index.js';
 import type { Instance } from '../../src/inventory/types.js';
 import { KEEP_DEPARTED_S, type Presence } from '../../src/presence.js';
-import { checkThresholds, Status, worst, type Perf, type ProbeOutcome } from '../../src/result.js';
+import { checkThresholds, Status, worst, type Finding, type Perf, type ProbeOutcome } from '../../src/result.js';
 
 export interface ExpectedIp {
   ip: string;
@@ -142,10 +142,19 @@ export function verdict(v: VerdictInput): ProbeOutcome & { missing: Missing[]; o
 
   const inGrace = (x: Missing | Orphan) => ('graceLeftS' in x ? x.graceLeftS : x.owner?.graceLeftS ?? 0) > 0;
   const findings = [...missing, ...orphans];
-  const details = [
-    ...down.map(describeSession),
-    ...[...findings.filter((x) => !inGrace(x)), ...findings.filter(inGrace)].map((x) => ('ip' in x ? describeMissing(x) : describeOrphan(x))),
+  // For `lm-probe instance`: a missing or orphaned announcement is its instance's (the orphan's
+  // former owner's) outage, CRITICAL out of grace; a session down concerns every instance here.
+  const structured: Finding[] = [
+    ...down.map((s): Finding => ({ key: `peer-down ${s.peer}`, status: Status.CRITICAL, text: describeSession(s) })),
+    ...(v.sessions.length ? [] : [{ key: 'no-bgp-session', status: Status.CRITICAL, text: parts[0] }]),
+    ...[...findings.filter((x) => !inGrace(x)), ...findings.filter(inGrace)].flatMap((x): Finding[] => {
+      const status = inGrace(x) ? Status.WARNING : Status.CRITICAL;
+      if ('ip' in x) return [{ instance: x.uuid, key: `not-announced ${x.ip}`, status, text: describeMissing(x) }];
+      return [{ ...(x.owner ? { instance: x.owner.uuid } : {}), key: `orphan-announced ${x.prefix}`, status, text: describeOrphan(x) }];
+    }),
   ];
+  const details = structured.filter((f) => f.key !== 'no-bgp-session').map((f) => f.text);
+  const tied = structured.filter((f) => f.instance !== undefined || !f.key.startsWith('orphan-'));
   const announced = new Set(established.flatMap((s) => s.announced ?? []));
   const perfdata: Perf[] = [
     { label: 'expected', value: v.expected.length, min: 0 },
@@ -155,5 +164,5 @@ export function verdict(v: VerdictInput): ProbeOutcome & { missing: Missing[]; o
     { label: 'sessions_established', value: established.length, min: 0 },
     { label: 'sessions', value: v.sessions.length, min: 0 },
   ];
-  return { status, summary: parts.join('; '), details, perfdata, missing, orphans };
+  return { status, summary: parts.join('; '), details, findings: tied, perfdata, missing, orphans };
 }

@@ -4,7 +4,7 @@
  * operators do about it.
  */
 import type { Instance } from '../../src/inventory/types.js';
-import { Status, worst, type Perf, type ProbeOutcome } from '../../src/result.js';
+import { Status, worst, type Finding as InstanceFinding, type Perf, type ProbeOutcome } from '../../src/result.js';
 
 /** What Nova says of a server it does not place here (GET /servers/{id}); absent: not looked up. */
 export interface NovaElsewhere {
@@ -49,6 +49,9 @@ export interface Finding {
   kind: Case;
   status: Status;
   line: string;
+  /** The instance, and a key that holds across runs and nodes (`lm-probe instance`). */
+  uuid: string;
+  key: string;
 }
 
 /** Nova task states of an instance on its way to this node. */
@@ -90,12 +93,13 @@ function placementFindings(v: PlacementInput): Finding[] {
       const where = !n ? `Nova does not place it on ${v.host}` : n.host ? `Nova places it on ${n.host} (${n.status ?? '?'}${n.taskState ? `, task ${n.taskState}` : ''})` : 'Nova has no such server';
       const moving = n?.taskState === 'migrating' || v.graceLeftS(i.uuid) > 0;
       const advice = moving ? 'a live migration to here is finishing' : 'find which copy Nova runs before stopping one: two copies corrupt its disk';
-      out.push({ kind: 'elsewhere', status: moving ? Status.WARNING : Status.CRITICAL, line: `${who(i)}: ${i.state} here, but ${where} (${advice})` });
+      out.push({ kind: 'elsewhere', status: moving ? Status.WARNING : Status.CRITICAL, line: `${who(i)}: ${i.state} here, but ${where} (${advice})`, uuid: i.uuid, key: 'placement-elsewhere' });
     }
     if (novaPlaces(i, v.host) && !i.sources.includes('libvirt')) {
       const arriving = (i.taskState && ARRIVING_TASKS.has(i.taskState)) || i.vmState === 'building';
       const line = `${who(i)}: Nova places it on ${v.host} (${i.novaStatus ?? '?'}${i.taskState ? `, task ${i.taskState}` : ''}), but libvirt has no such domain`;
-      out.push(arriving ? { kind: 'arriving', status: Status.OK, line: `${line}: arriving` } : { kind: 'missing', status: Status.CRITICAL, line: `${line} (nova reset-state or a rebuild; check the other node for the domain)` });
+      const ids = { uuid: i.uuid, key: arriving ? 'placement-arriving' : 'placement-no-domain' };
+      out.push(arriving ? { kind: 'arriving', status: Status.OK, line: `${line}: arriving`, ...ids } : { kind: 'missing', status: Status.CRITICAL, line: `${line} (nova reset-state or a rebuild; check the other node for the domain)`, ...ids });
     }
   }
   return out;
@@ -109,7 +113,7 @@ function leftoverFindings(v: PlacementInput): Finding[] {
     const left = v.grace - forS;
     const remedy = i.state === 'shutoff' ? 'virsh undefine it once the destination runs it' : 'check the migration (domjobinfo) on both nodes';
     const line = `${who(i)}: ${what}, for ${ago(forS)}${left > 0 ? ` [within grace: ${ago(left)} more]` : ''} (${remedy})`;
-    return [{ kind: 'leftover' as const, status: left > 0 ? Status.OK : Status.WARNING, line }];
+    return [{ kind: 'leftover' as const, status: left > 0 ? Status.OK : Status.WARNING, line, uuid: i.uuid, key: `domain-leftover ${i.state}/${i.stateReason ?? ''}` }];
   });
 }
 
@@ -122,11 +126,11 @@ function portFindings(v: PlacementInput): Finding[] {
       if (!p.sources.includes('openstack')) {
         const other = v.portHosts.get(p.id);
         const where = other === undefined ? `not bound to ${v.host} in Neutron` : other === '' ? 'unknown to Neutron' : `bound to ${other} in Neutron, not ${v.host}`;
-        out.push({ kind: 'port', status: Status.WARNING, line: `port ${p.id} of ${who(i)}: ${where} (its traffic goes to the old host: nova's post-migration port update failed)` });
+        out.push({ kind: 'port', status: Status.WARNING, line: `port ${p.id} of ${who(i)}: ${where} (its traffic goes to the old host: nova's post-migration port update failed)`, uuid: i.uuid, key: `port-not-bound-here ${p.id}` });
       }
       const inactive = (v.bindings.get(p.id) ?? []).filter((b) => b.status !== 'ACTIVE');
       for (const b of inactive) {
-        out.push({ kind: 'port', status: Status.WARNING, line: `port ${p.id} of ${who(i)}: a second binding to ${b.host} is left, ${b.status} (DELETE /v2.0/ports/${p.id}/bindings/${b.host})` });
+        out.push({ kind: 'port', status: Status.WARNING, line: `port ${p.id} of ${who(i)}: a second binding to ${b.host} is left, ${b.status} (DELETE /v2.0/ports/${p.id}/bindings/${b.host})`, uuid: i.uuid, key: `port-binding-left ${p.id}` });
       }
     }
   }
@@ -156,5 +160,6 @@ export function verdict(v: PlacementInput): ProbeOutcome {
     { label: 'leftover', value: count(findings, 'leftover', Status.WARNING), min: 0 },
     { label: 'ports', value: count(findings, 'port'), min: 0 },
   ];
-  return { status, summary, details: findings.map((f) => f.line), perfdata };
+  const structured = findings.map((f): InstanceFinding => ({ instance: f.uuid, key: f.key, status: f.status, text: f.line }));
+  return { status, summary, details: findings.map((f) => f.line), findings: structured, perfdata };
 }

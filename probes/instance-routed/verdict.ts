@@ -9,7 +9,7 @@
 import type { L2Answer } from '../../src/host/neighbours.js';
 import type { HostRoute } from '../../src/host/iproute.js';
 import { describeStop, type MtrTrace } from '../../src/host/mtr.js';
-import { checkThresholds, Status, worst, type Perf, type ProbeOutcome } from '../../src/result.js';
+import { checkThresholds, Status, worst, type Finding, type Perf, type ProbeOutcome } from '../../src/result.js';
 
 export interface IpObservation {
   ip: string;
@@ -96,6 +96,22 @@ export function describe(o: IpObservation, c: DescribeContext): string {
   }
 }
 
+/** Key and status of an IP's finding for one instance (`lm-probe instance`). An IP nothing routes
+ *  to is that instance's outage: CRITICAL (WARNING in grace), whatever the node-wide count ranges say. */
+const FINDING: Record<Exclude<IpVerdict, 'replied'>, { key: string; status: Status }> = {
+  unrouted: { key: 'not-routed', status: Status.CRITICAL },
+  'foreign-mac': { key: 'foreign-mac', status: Status.WARNING },
+  unchecked: { key: 'not-rechecked', status: Status.WARNING },
+  filtered: { key: 'filters-icmp', status: Status.OK },
+  recovered: { key: 'answered-recheck', status: Status.OK },
+};
+
+export function finding(o: IpObservation, c: DescribeContext): Finding {
+  const f = FINDING[classify(o) as Exclude<IpVerdict, 'replied'>];
+  const status = f.status === Status.CRITICAL && o.graceLeftS > 0 ? Status.WARNING : f.status;
+  return { instance: o.instance.uuid, key: `${f.key} ${o.ip}`, status, text: describe(o, c) };
+}
+
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** Instances not checked, by reason ("paused", "with no known IP"), for the summary. */
@@ -153,7 +169,7 @@ export function verdict(v: VerdictInput): ProbeOutcome & { unrouted: IpObservati
   if (skipped) parts.push(skipped);
 
   const c = { linkNamespace: v.linkNamespace, recheckMax: v.recheckMax };
-  const details = [...unrouted, ...foreign, ...unchecked, ...filtered, ...by('recovered')].map((o) => describe(o, c));
+  const findings = [...unrouted, ...foreign, ...unchecked, ...filtered, ...by('recovered')].map((o) => finding(o, c));
   const perfdata: Perf[] = [
     { label: 'ips', value: total, min: 0 },
     { label: 'replied', value: answered, min: 0 },
@@ -163,7 +179,7 @@ export function verdict(v: VerdictInput): ProbeOutcome & { unrouted: IpObservati
     { label: 'foreign_mac', value: foreign.length, min: 0 },
     { label: 'unchecked', value: unchecked.length, min: 0 },
   ];
-  return { status, summary: parts.join('; '), details, perfdata, unrouted };
+  return { status, summary: parts.join('; '), details: findings.map((f) => f.text), findings, perfdata, unrouted };
 }
 
 /**

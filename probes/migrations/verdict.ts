@@ -5,7 +5,7 @@
  */
 import type { NovaMigration } from '../../src/inventory/openstack/lookups.js';
 import type { Instance } from '../../src/inventory/types.js';
-import { Status, worst, type Perf, type ProbeOutcome } from '../../src/result.js';
+import { Status, worst, type Finding as InstanceFinding, type Perf, type ProbeOutcome } from '../../src/result.js';
 
 /** One look at an outgoing migration job (from `domjobinfo --rawstats`). */
 export interface JobSample {
@@ -60,6 +60,9 @@ export interface Finding {
   kind: Kind;
   status: Status;
   line: string;
+  /** The instance, and a key that holds across runs and nodes (`lm-probe instance`). */
+  uuid: string;
+  key: string;
 }
 
 const MIB = 1024 * 1024;
@@ -110,7 +113,7 @@ export function judgeJob(j: JobView, o: JobOptions): Finding {
     remedy = ` — still converging: wait, or nova live-migration-force-complete ${server} ${migration} to finish now`;
   }
   const kind: Kind = !c.converging ? 'stalled' : overtime ? 'slow' : 'active';
-  return { kind, status, line: `${who(j)}: outgoing live migration for ${duration(elapsedS)} (max ${duration(o.maxDurationS)}), ${progress}${nova}${remedy}` };
+  return { kind, status, uuid: j.uuid, key: `migration-${kind}`, line: `${who(j)}: outgoing live migration for ${duration(elapsedS)} (max ${duration(o.maxDurationS)}), ${progress}${nova}${remedy}` };
 }
 
 /** Nova's migration and resize states. */
@@ -160,13 +163,13 @@ export function judgeNova(v: NovaView): Finding[] {
     const m = latest.get(i.uuid);
     const state = `${i.novaStatus ?? '?'}${i.taskState ? `/${i.taskState}` : ''}`;
     const mig = m ? ` (migration ${m.id} ${m.type ?? ''} ${m.source ?? '?'} → ${m.dest ?? '?'}, ${m.status})`.replace('  ', ' ') : '';
-    out.push({ kind: 'stuck', status, line: `${who(i)}: ${state} in Nova for ${duration(forS)} (stuck after ${duration(v.stuckAfterS)})${mig}: ${stuckRemedy(i, v, m)}` });
+    out.push({ kind: 'stuck', status, uuid: i.uuid, key: `stuck-in-nova ${state}`, line: `${who(i)}: ${state} in Nova for ${duration(forS)} (stuck after ${duration(v.stuckAfterS)})${mig}: ${stuckRemedy(i, v, m)}` });
   }
   for (const m of v.migrations ?? []) {
     if (!['error', 'failed'].includes(m.status)) continue;
     const i = v.instances.find((x) => x.uuid === m.instance);
     const name = i ? who(i) : m.instance;
-    out.push({ kind: 'failed', status: Status.WARNING, line: `${name}: ${m.type ?? 'migration'} ${m.id} from ${m.source ?? '?'} to ${m.dest ?? '?'} ${m.status} at ${m.updated ?? m.created ?? '?'} (nova migration-list --instance-uuid ${m.instance}; check the instance runs where Nova says)` });
+    out.push({ kind: 'failed', status: Status.WARNING, uuid: m.instance, key: `migration-failed ${m.id}`, line: `${name}: ${m.type ?? 'migration'} ${m.id} from ${m.source ?? '?'} to ${m.dest ?? '?'} ${m.status} at ${m.updated ?? m.created ?? '?'} (nova migration-list --instance-uuid ${m.instance}; check the instance runs where Nova says)` });
   }
   return out;
 }
@@ -201,5 +204,6 @@ export function verdict(v: VerdictInput): ProbeOutcome {
     { label: 'stuck', value: n('stuck'), min: 0 },
     { label: 'failed', value: n('failed'), min: 0 },
   ];
-  return { status: worst(...all.map((f) => f.status)), summary, details: all.map((f) => f.line), perfdata };
+  const findings = all.map((f): InstanceFinding => ({ instance: f.uuid, key: f.key, status: f.status, text: f.line }));
+  return { status: worst(...all.map((f) => f.status)), summary, details: all.map((f) => f.line), findings, perfdata };
 }

@@ -31,7 +31,7 @@ export default defineProbe({
     const ovs = ctx.config.ovs;
     const log = ctx.log;
     const bridge = ovs.integration_bridge;
-    const { snapshot, hosting, graceLeftS, leftRecently } = await ovsView(ctx, o.grace);
+    const { snapshot, hosting, graceLeftS, leftRecently, formerOwner } = await ovsView(ctx, o.grace);
     const dump = (name: string) => dumpFlows(ovs.rundir, name, { timeoutMs: withinDeadline(10_000, ctx.remainingMs()), signal: ctx.signal });
     const { flows, parseSeconds } = await dump(bridge);
     // The tunnel bridge only where it exists (a VLAN- or flat-only node has none): one more dump.
@@ -51,6 +51,7 @@ export default defineProbe({
       cookies: o.cookies,
       graceLeftS,
       leftRecently,
+      formerOwner,
       parseSeconds,
     });
     for (const line of v.debug) log.debug(line);

@@ -7,7 +7,7 @@ import { nextTables, type Flow } from '../../src/host/ovs-flows.js';
 import { DEAD_VLAN, type OvsSnapshot } from '../../src/host/ovs.js';
 import { portLabel, type HostedPort, type OvsHosting } from '../../src/inventory/ovs.js';
 import type { Departed } from '../../src/presence.js';
-import { Status, worst, type ProbeOutcome } from '../../src/result.js';
+import { Status, worst, type Finding, type ProbeOutcome } from '../../src/result.js';
 
 export type Driver = 'iptables_hybrid' | 'openvswitch' | 'noop';
 
@@ -83,6 +83,8 @@ export interface RulesInput {
   cookies: string[];
   graceLeftS(uuid: string): number;
   leftRecently(key: string): Departed | undefined;
+  /** The same, as long as the presence record remembers it (default: leftRecently). */
+  formerOwner?(key: string): Departed | undefined;
   parseSeconds: number;
 }
 
@@ -147,13 +149,13 @@ export function orphanGroups(v: RulesInput): OrphanGroup[] {
 }
 
 /** Unicast tunnel flows still sending a MAC that is now hosted here to another node. */
-export function tunnelLeftovers(v: RulesInput): string[] {
+export function tunnelLeftovers(v: RulesInput): { line: string; hp: HostedPort }[] {
   if (!v.tunnel) return [];
-  const out: string[] = [];
+  const out: { line: string; hp: HostedPort }[] = [];
   for (const f of v.tunnel.flows) {
     if (f.table !== UCAST_TO_TUN) continue;
     const hp = f.macs.map((m) => v.hosting.owners.get(m)).find(Boolean);
-    if (hp) out.push(`orphaned: ${v.tunnel.bridge} table ${UCAST_TO_TUN} sends ${hp.port.mac} of ${portLabel(hp)}, hosted here, to a tunnel (${f.actions.filter((a) => a.startsWith('output:')).join(',') || f.actions.join(',')})`);
+    if (hp) out.push({ hp, line: `orphaned: ${v.tunnel.bridge} table ${UCAST_TO_TUN} sends ${hp.port.mac} of ${portLabel(hp)}, hosted here, to a tunnel (${f.actions.filter((a) => a.startsWith('output:')).join(',') || f.actions.join(',')})` });
   }
   return out;
 }
@@ -164,8 +166,10 @@ const rank = (s: Status) => (s === Status.UNKNOWN ? 1.5 : s);
 export function verdict(v: RulesInput): ProbeOutcome & { debug: string[] } {
   const idx = new FlowIndex(v.flows);
   const debug: string[] = [];
-  const findings: { status: Status; line: string; kind: 'missing' | 'orphan' }[] = [];
-  const unchecked: string[] = [];
+  // key and instance: for `lm-probe instance` (no ofport numbers in keys: they change on re-plug).
+  const findings: { status: Status; line: string; kind: 'missing' | 'orphan'; key?: string; instance?: string }[] = [];
+  const unchecked: Finding[] = [];
+  const formerOwner = v.formerOwner ?? v.leftRecently;
   for (const hp of v.hosting.ports) {
     const i = hp.iface;
     // A port that is not wired has no flows to expect (the agent drops its traffic): ovs-ports says why.
@@ -174,8 +178,8 @@ export function verdict(v: RulesInput): ProbeOutcome & { debug: string[] } {
       : i.bridge !== v.bridge ? `on ${i.bridge ?? 'no bridge'}`
       : i.tag === DEAD_VLAN ? `dead VLAN (tag ${DEAD_VLAN})` : '';
     if (!i || notWired) {
-      unchecked.push(`${portLabel(hp)}: flows not checked: ${notWired} (see ovs-ports)`);
-      debug.push(unchecked[unchecked.length - 1]);
+      unchecked.push({ instance: hp.instance.uuid, key: `flows-not-checked ${hp.port.id || hp.port.mac}`, status: Status.OK, text: `${portLabel(hp)}: flows not checked: ${notWired} (see ovs-ports)` });
+      debug.push(unchecked[unchecked.length - 1].text);
       continue;
     }
     const parts = missingParts(v.driver, idx, i.ofport!, hp.port.mac, hp.port.ips, i.tag);
@@ -186,7 +190,7 @@ export function verdict(v: RulesInput): ProbeOutcome & { debug: string[] } {
     }
     const grace = v.graceLeftS(hp.instance.uuid);
     const line = `${who}: missing ${parts.join(', ')}${grace ? ` [arrived recently: warning only for ${grace}s more]` : ''}`;
-    findings.push({ status: grace ? Status.WARNING : Status.CRITICAL, line, kind: 'missing' });
+    findings.push({ status: grace ? Status.WARNING : Status.CRITICAL, line, kind: 'missing', key: `flows-missing ${hp.port.id || hp.port.mac}`, instance: hp.instance.uuid });
     debug.push(line);
   }
   const groups = orphanGroups(v);
@@ -200,14 +204,16 @@ export function verdict(v: RulesInput): ProbeOutcome & { debug: string[] } {
     const recent = left ? `; left with ${left.name ?? left.uuid} (${left.uuid}) within the grace window` : '';
     const tables = [...g.tables].sort((a, b) => a - b).join(',');
     const line = `orphaned: ${plural(g.flows.length, 'flow')} for ${g.reason} in table${g.tables.size > 1 ? 's' : ''} ${tables}${addresses}${hole}${recent}`;
-    findings.push({ status: g.blackHole && !left ? Status.CRITICAL : Status.WARNING, line, kind: 'orphan' });
+    // Whose leftovers: a hosted port's (flows of its old ofport), else an instance that left.
+    const owner = addressList.map((a) => v.hosting.owners.get(a)?.instance.uuid ?? formerOwner(a)?.uuid).find(Boolean);
+    findings.push({ status: g.blackHole && !left ? Status.CRITICAL : Status.WARNING, line, kind: 'orphan', ...(owner ? { key: `flows-orphaned ${addressList[0]}`, instance: owner } : {}) });
     debug.push(line);
     for (const f of g.flows.slice(0, 3)) debug.push(`  ${f.text}`);
     if (g.flows.length > 3) debug.push(`  ... and ${g.flows.length - 3} more`);
   }
   const tunnelLines = tunnelLeftovers(v);
-  for (const line of tunnelLines) {
-    findings.push({ status: Status.WARNING, line, kind: 'orphan' });
+  for (const { line, hp } of tunnelLines) {
+    findings.push({ status: Status.WARNING, line, kind: 'orphan', key: `tunnel-flow ${hp.port.mac}`, instance: hp.instance.uuid });
     debug.push(line);
   }
   findings.sort((a, b) => rank(b.status) - rank(a.status));
@@ -224,7 +230,8 @@ export function verdict(v: RulesInput): ProbeOutcome & { debug: string[] } {
   return {
     status: worst(...findings.map((f) => f.status)),
     summary,
-    details: [...findings.map((f) => f.line), ...unchecked],
+    details: [...findings.map((f) => f.line), ...unchecked.map((u) => u.text)],
+    findings: [...findings.flatMap((f): Finding[] => (f.key && f.instance ? [{ instance: f.instance, key: f.key, status: f.status, text: f.line }] : [])), ...unchecked],
     perfdata: [
       { label: 'ports', value: total, min: 0 },
       { label: 'flows', value: v.flows.length, min: 0 },

@@ -7,7 +7,7 @@
 import { isUuid } from '../../src/host/validate.js';
 import type { BackingChain } from '../../src/host/qcow2.js';
 import type { Instance, Inventory } from '../../src/inventory/types.js';
-import { alerts, parseRange, Status, worst, type Perf, type ProbeOutcome } from '../../src/result.js';
+import { alerts, parseRange, Status, worst, type Finding as InstanceFinding, type Perf, type ProbeOutcome } from '../../src/result.js';
 import type { TreeEntry } from './tree.js';
 
 /** Nova's own entries in the instances path: never judged, never touched. */
@@ -204,6 +204,18 @@ export function graded(all: Finding[], warning: string, critical: string): Statu
 /** The first `max` items, then how many more: a summary line stays short on a bad day. */
 const listed = (items: string[], max: number): string => (items.length > max ? `${items.slice(0, max).join(', ')} and ${items.length - max} more` : items.join(', '));
 
+/** A finding about one instance's dir or disk, for `lm-probe instance`: graded alone, keyed by the
+ *  entry's own name (`disk-leftover <uuid>_resize`), which is the same on every node. */
+export function instanceFinding(f: Finding, x: Pick<VerdictInput, 'warning' | 'critical' | 'missingBacking' | 'minAgeS'>): InstanceFinding | undefined {
+  if (!f.uuid) return undefined;
+  const [name] = f.path.split('/').slice(-1);
+  const entry = f.kind === 'missing-backing' || f.kind === 'unreadable' ? `${f.uuid}/${name}` : name;
+  const status = isReclaimable(f) ? graded([f], x.warning, x.critical)
+    : f.kind === 'missing-backing' ? graded([f], '', x.missingBacking)
+    : f.kind === 'unreadable' ? Status.UNKNOWN : Status.OK;
+  return { instance: f.uuid, key: `disk-${f.kind} ${entry}`, status, text: describe(f, x.minAgeS) };
+}
+
 export interface VerdictInput {
   findings: Finding[];
   instances: number;
@@ -246,5 +258,6 @@ export function verdict(x: VerdictInput): ProbeOutcome {
     { label: 'reclaimable', value: bytes, uom: 'B', min: 0 },
     { label: 'unexpected', value: of('unexpected').length, min: 0 },
   ];
-  return { status, summary, details: sorted.map((f) => describe(f, x.minAgeS)), perfdata };
+  const findings = sorted.map((f) => instanceFinding(f, x)).filter((f): f is InstanceFinding => f !== undefined);
+  return { status, summary, details: sorted.map((f) => describe(f, x.minAgeS)), findings, perfdata };
 }

@@ -41,7 +41,7 @@ export default defineProbe({
   async run(ctx) {
     const o = ctx.options;
     const ovs = ctx.config.ovs;
-    const { snapshot, hosting, graceLeftS, leftRecently } = await ovsView(ctx, o.grace);
+    const { snapshot, hosting, graceLeftS, leftRecently, formerOwner } = await ovsView(ctx, o.grace);
     const bridges = o.bridges.length ? o.bridges : [ovs.integration_bridge];
     const [links, absentNamespaces] = await Promise.all([
       readLinks(o.namespace, { timeoutMs: withinDeadline(5000, ctx.remainingMs()), signal: ctx.signal }),
@@ -64,6 +64,7 @@ export default defineProbe({
       orphansCritical: o.orphans === 'critical',
       graceLeftS,
       leftRecently,
+      formerOwner,
     });
     for (const line of v.debug) ctx.log.debug(line);
     const { debug: _debug, ...outcome } = v;

@@ -7,7 +7,7 @@ import type { Link } from '../../src/host/iplink.js';
 import { DEAD_VLAN, type OvsInterface, type OvsSnapshot } from '../../src/host/ovs.js';
 import { deviceSuffix, portLabel, type HostedPort, type OvsHosting } from '../../src/inventory/ovs.js';
 import type { Departed } from '../../src/presence.js';
-import { Status, worst, type ProbeOutcome } from '../../src/result.js';
+import { Status, worst, type Finding as InstanceFinding, type ProbeOutcome } from '../../src/result.js';
 
 export type FindingKind = 'missing' | 'error' | 'orphan' | 'bridge' | 'namespace';
 
@@ -15,6 +15,9 @@ export interface Finding {
   kind: FindingKind;
   status: Status;
   line: string;
+  /** For `lm-probe instance`: the stable key, and the instance it concerns (none: every instance here). */
+  key?: string;
+  instance?: string;
 }
 
 export interface PortsInput {
@@ -32,6 +35,8 @@ export interface PortsInput {
   graceLeftS(uuid: string): number;
   /** The instance that had this port id / MAC and left within the grace window. */
   leftRecently(key: string): Departed | undefined;
+  /** The same, as long as the presence record remembers it (default: leftRecently). */
+  formerOwner?(key: string): Departed | undefined;
 }
 
 const vmOf = (i: OvsInterface) => i.externalIds['vm-uuid'] ?? i.externalIds['vm-id'];
@@ -82,10 +87,11 @@ const DEVICE = /^(tap|qvo|qvb|qbr)([0-9a-f]{8}-[0-9a-f]{2})$/;
 const leftWords = (d: Departed | undefined) => (d ? `; left with ${d.name ?? d.uuid} (${d.uuid}) within the grace window` : '');
 
 /** Interfaces and kernel devices of no port hosted here. */
-export function orphans(v: PortsInput): { line: string; recent: boolean }[] {
+export function orphans(v: PortsInput): { line: string; recent: boolean; key?: string; owner?: string }[] {
   const used = new Set(v.hosting.ports.map((hp) => hp.iface?.uuid).filter(Boolean));
   const hostedSuffixes = new Set([...v.hosting.portIds].map(deviceSuffix));
-  const out: { line: string; recent: boolean }[] = [];
+  const out: { line: string; recent: boolean; key?: string; owner?: string }[] = [];
+  const formerOwner = v.formerOwner ?? v.leftRecently;
   const named = new Set<string>();
   for (const i of v.snapshot.interfaces) {
     if (used.has(i.uuid)) continue;
@@ -98,7 +104,14 @@ export function orphans(v: PortsInput): { line: string; recent: boolean }[] {
     const facts = [ifaceId && `iface-id ${ifaceId}`, vm && `vm-uuid ${vm}`, i.externalIds['attached-mac'] && `MAC ${i.externalIds['attached-mac']}`, `ofport ${i.ofport ?? 'unassigned'}`, i.error && `error "${i.error}"`].filter(Boolean).join(', ');
     const why = foreign ? 'no instance hosted here has it' : 'its device is gone';
     const device = v.links.get(i.name);
-    out.push({ line: `orphan: Interface ${i.name} on ${i.bridge ?? 'no bridge'} (${facts}): ${why}${device ? `; device ${i.name} still exists` : ''}${leftWords(left)}`, recent: Boolean(left) });
+    // Its owner: the vm-uuid it carries, else whoever the presence record says had its port or MAC.
+    const owner = vm ?? (ifaceId && formerOwner(ifaceId)?.uuid) ?? (i.externalIds['attached-mac'] && formerOwner(i.externalIds['attached-mac'].toLowerCase())?.uuid) ?? undefined;
+    out.push({
+      line: `orphan: Interface ${i.name} on ${i.bridge ?? 'no bridge'} (${facts}): ${why}${device ? `; device ${i.name} still exists` : ''}${leftWords(left)}`,
+      recent: Boolean(left),
+      key: `port-left ${ifaceId ?? i.name}`,
+      ...(owner ? { owner } : {}),
+    });
     const m = DEVICE.exec(i.name);
     if (m) named.add(m[2]);
   }
@@ -119,15 +132,15 @@ export function bridgeFindings(v: PortsInput): Finding[] {
   for (const name of v.bridges) {
     const b = v.snapshot.bridges.find((x) => x.name === name);
     if (!b) {
-      out.push({ kind: 'bridge', status: Status.CRITICAL, line: `bridge ${name}: not in the OVSDB` });
+      out.push({ kind: 'bridge', status: Status.CRITICAL, line: `bridge ${name}: not in the OVSDB`, key: `bridge-missing ${name}` });
       continue;
     }
     for (const c of b.controllers) {
-      if (!c.connected) out.push({ kind: 'bridge', status: Status.CRITICAL, line: `bridge ${name}: controller ${c.target} not connected` });
+      if (!c.connected) out.push({ kind: 'bridge', status: Status.CRITICAL, line: `bridge ${name}: controller ${c.target} not connected`, key: `controller-down ${name}` });
     }
-    if (v.failMode && (b.failMode ?? 'standalone') !== v.failMode) out.push({ kind: 'bridge', status: Status.WARNING, line: `bridge ${name}: fail_mode ${b.failMode ?? 'unset (standalone)'}, expected ${v.failMode}` });
+    if (v.failMode && (b.failMode ?? 'standalone') !== v.failMode) out.push({ kind: 'bridge', status: Status.WARNING, line: `bridge ${name}: fail_mode ${b.failMode ?? 'unset (standalone)'}, expected ${v.failMode}`, key: `fail-mode ${name}` });
   }
-  for (const ns of v.missingNamespaces) out.push({ kind: 'namespace', status: Status.CRITICAL, line: `namespace ${ns}: missing` });
+  for (const ns of v.missingNamespaces) out.push({ kind: 'namespace', status: Status.CRITICAL, line: `namespace ${ns}: missing`, key: `namespace-missing ${ns}` });
   return out;
 }
 
@@ -145,12 +158,13 @@ export function verdict(v: PortsInput): ProbeOutcome & { debug: string[] } {
     }
     const grace = v.graceLeftS(hp.instance.uuid);
     const line = `${portLabel(hp)} (${hp.port.mac ?? 'no MAC'}${hp.port.ips.length ? ` ${hp.port.ips.join(' ')}` : ''}) ${where}: ${problems.join('; ')}${grace ? ` [arrived recently: warning only for ${grace}s more]` : ''}`;
-    findings.push({ kind, status: grace ? Status.WARNING : Status.CRITICAL, line });
+    const key = `${kind === 'missing' ? 'port-missing' : 'port-not-wired'} ${hp.port.id || hp.port.tap || hp.port.mac}`;
+    findings.push({ kind, status: grace ? Status.WARNING : Status.CRITICAL, line, key, instance: hp.instance.uuid });
     debug.push(`${kind === 'missing' ? 'missing' : 'not wired'}: ${line}`);
   }
   const orphanStatus = v.orphansCritical ? Status.CRITICAL : Status.WARNING;
   for (const o of orphans(v)) {
-    findings.push({ kind: 'orphan', status: o.recent ? Status.WARNING : orphanStatus, line: o.line });
+    findings.push({ kind: 'orphan', status: o.recent ? Status.WARNING : orphanStatus, line: o.line, ...(o.key && o.owner ? { key: o.key, instance: o.owner } : {}) });
     debug.push(`orphaned: ${o.line.replace(/^orphan: /, '')}`);
   }
   const other = bridgeFindings(v);
@@ -174,6 +188,7 @@ export function verdict(v: PortsInput): ProbeOutcome & { debug: string[] } {
     status: worst(...findings.map((f) => f.status)),
     summary,
     details: findings.map((f) => f.line),
+    findings: findings.flatMap((f): InstanceFinding[] => (f.key ? [{ ...(f.instance ? { instance: f.instance } : {}), key: f.key, status: f.status, text: f.line }] : [])),
     perfdata: [
       { label: 'ports', value: total, min: 0 },
       { label: 'missing', value: count('missing'), min: 0 },

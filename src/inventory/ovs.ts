@@ -10,7 +10,7 @@ import { ProbeError } from '../errors.js';
 import { withinDeadline } from '../host/exec.js';
 import { readOvsSnapshot, type OvsInterface, type OvsSnapshot } from '../host/ovs.js';
 import { isInterface, isMac, isUuid } from '../host/validate.js';
-import type { Departed } from '../presence.js';
+import { KEEP_DEPARTED_S, type Departed } from '../presence.js';
 import type { ProbeContext } from '../probe.js';
 import type { Instance, Inventory, InventorySource, Port, SourceInstance, SourcePort, SourceResult } from './types.js';
 
@@ -153,6 +153,8 @@ export interface OvsView {
   graceLeftS(uuid: string): number;
   /** The instance that had this port id, MAC or IP and left within the grace window. */
   leftRecently(key: string): Departed | undefined;
+  /** The instance that had it and left, as long as the presence record remembers (names a leftover's owner). */
+  formerOwner(key: string): Departed | undefined;
 }
 
 export async function ovsView(ctx: Pick<ProbeContext<unknown>, 'inventory' | 'presence' | 'config' | 'signal' | 'remainingMs'>, graceS: number): Promise<OvsView> {
@@ -164,5 +166,6 @@ export async function ovsView(ctx: Pick<ProbeContext<unknown>, 'inventory' | 'pr
     hosting: ovsHosting(inventory, snapshot),
     graceLeftS: (uuid) => presence.graceLeftS(uuid, graceS),
     leftRecently: (key) => presence.leftRecently(key, graceS),
+    formerOwner: (key) => presence.leftRecently(key, KEEP_DEPARTED_S),
   };
 }

@@ -13,6 +13,7 @@ export function formatJson(results: Result[], overall: Status, extra: Record<str
         status_text: STATUS_NAMES[r.status],
         summary: r.summary,
         details: r.details,
+        ...(r.findings ? { findings: r.findings } : {}),
         perfdata: r.perfdata.map((p) => ({ ...p, text: formatPerf(p) })),
         duration_ms: r.durationMs,
         processes_spawned: r.processesSpawned,

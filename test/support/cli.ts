@@ -7,9 +7,9 @@ export const BIN = new URL('../../../bin/lm-probe', import.meta.url).pathname;
 
 export interface CliRun { code: number | null; stdout: string; stderr: string }
 
-export function lmProbe(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; prefix?: string[]; bin?: string } = {}): CliRun {
+export function lmProbe(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; prefix?: string[]; bin?: string; input?: string } = {}): CliRun {
   const argv = [...(opts.prefix ?? []), opts.bin ?? BIN, ...args];
-  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000 });
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000, ...(opts.input !== undefined ? { input: opts.input } : {}) });
   return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 

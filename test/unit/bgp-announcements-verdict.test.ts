@@ -116,3 +116,24 @@ test('former owners: an instance shut off here (with its Nova host), one that le
   assert.deepEqual(formerOwner('198.18.1.4', known), { uuid: A, name: 'i-old', what: 'left this node 2h ago', graceLeftS: 0 });
   assert.equal(formerOwner('198.18.7.252', known), undefined);
 });
+
+test('findings for `lm-probe instance`: a missing IP is its instance\'s, an orphan its former owner\'s, a session down every instance\'s; no owner, no finding', () => {
+  const down: BgpSession = { peer: '198.18.255.3', state: 'Active', established: false, families: [] };
+  const gone: FormerOwner = { uuid: 'cccccccc-0000-4000-8000-000000000003', what: 'left this node 40s ago', graceLeftS: 80 };
+  const v = run({
+    expected: [exp('198.18.1.2'), exp('198.18.1.3', B, 60)],
+    sessions: [up('198.18.255.1', ['198.18.7.9/32', '198.18.7.252/32']), down],
+    formerOwner: (ip) => (ip === '198.18.7.9' ? gone : undefined),
+  });
+  assert.deepEqual(v.findings!.map((f) => [f.instance, f.key, f.status]), [
+    [undefined, 'peer-down 198.18.255.3', Status.CRITICAL],
+    [A, 'not-announced 198.18.1.2', Status.CRITICAL],
+    [B, 'not-announced 198.18.1.3', Status.WARNING],
+    [gone.uuid, 'orphan-announced 198.18.7.9/32', Status.WARNING],
+  ]);
+  for (const f of v.findings!) assert.ok(v.details.includes(f.text), f.text);
+  assert.equal(v.details.length, 5, 'the ownerless orphan stays a detail');
+  const none = run({ sessions: [] });
+  assert.deepEqual(none.findings!.map((f) => [f.instance, f.key]), [[undefined, 'no-bgp-session']]);
+  assert.deepEqual(none.details, [], 'details unchanged');
+});

@@ -102,3 +102,16 @@ test('500 instances, a tenth of them wrong at once: every one counted, worst fir
   assert.equal(v.details.length, 100);
   assert.ok(v.details.slice(0, 50).every((d) => d.includes('Nova does not place it on cmp1')));
 });
+
+test('findings for `lm-probe instance`: each case tied to its instance, keyed without host names', () => {
+  const moved = inst(1, ['libvirt']);
+  const left = inst(2, ['libvirt'], { state: 'shutoff', stateReason: 'migrated' });
+  const i = inst(3, ['libvirt', 'openstack'], { ports: [port('p-moved', ['libvirt'])] });
+  const v = verdict(input([moved, left, i], { elsewhere: new Map([[uuid(1), { host: 'cmp2', status: 'ACTIVE' }]]), portHosts: new Map([['p-moved', 'cmp2']]), leftoverSince: { [uuid(2)]: 1 } }));
+  assert.deepEqual(v.findings!.map((f) => [f.instance, f.key, f.status]), [
+    [uuid(1), 'placement-elsewhere', Status.CRITICAL],
+    [uuid(3), 'port-not-bound-here p-moved', Status.WARNING],
+    [uuid(2), 'domain-leftover shutoff/migrated', Status.WARNING],
+  ]);
+  assert.deepEqual(v.findings!.map((f) => f.text), v.details);
+});

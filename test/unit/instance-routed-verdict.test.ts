@@ -114,3 +114,22 @@ test('an instance without a name is labelled by IP and UUID alone', () => {
 test('the summary speaks English for one IP of one instance', () => {
   assert.equal(judge([obs('198.18.1.2', { replied: true })]).summary, '1 IP of 1 instance answers');
 });
+
+test('findings for `lm-probe instance`: each IP tied to its instance, keyed by IP; unrouted CRITICAL (WARNING in grace) whatever the count ranges', () => {
+  const other = { uuid: '11111111-2222-4333-8444-555555555555', name: 'instance-00000009', mac: OTHER_MAC };
+  const v = judge([
+    obs('198.18.1.2', { replied: true }),
+    obs('198.18.1.3', { l2: arp(PORT_MAC) }),
+    obs('198.18.1.4', { route, l2: arp(PORT_MAC), instance: other, graceLeftS: 30 }),
+    obs('198.18.1.5', { route, l2: arp(PORT_MAC) }),
+    obs('198.18.1.6', { l2: arp(), instance: other, graceLeftS: 30 }),
+  ]);
+  assert.equal(v.status, Status.WARNING, 'one settled unrouted IP: the node-wide range says WARNING');
+  assert.deepEqual(v.findings!.map((f) => [f.instance, f.key, f.status]), [
+    [inst.uuid, 'not-routed 198.18.1.3', Status.CRITICAL],
+    [other.uuid, 'not-routed 198.18.1.6', Status.WARNING],
+    [other.uuid, 'foreign-mac 198.18.1.4', Status.WARNING],
+    [inst.uuid, 'filters-icmp 198.18.1.5', Status.OK],
+  ]);
+  assert.deepEqual(v.findings!.map((f) => f.text), v.details, 'the same lines, in the same order');
+});

@@ -103,3 +103,15 @@ test('a job still setting up (libvirt has no totals yet) says so instead of 0% o
 test('a sample taken while setting up does not count against convergence', () => {
   assert.equal(converging([sample(1, 0, { total: 0 }), sample(60, 900)], { ...OPTS, samples: 2 }).converging, true);
 });
+
+test('findings for `lm-probe instance`: jobs, stuck servers and failed migrations tied to their instance; keys without durations', () => {
+  const jobs = [judgeJob({ uuid: U, samples: [sample(2000, 10)] }, OPTS)];
+  const nova = judgeNova(view([server(4, { novaStatus: 'MIGRATING', taskState: 'migrating', novaUpdated: '2026-11-30T08:00:00Z' })], { migrations: [{ id: 11, instance: U, status: 'error', type: 'live-migration', source: 'cmp1', dest: 'cmp2' }] }));
+  const v = verdict({ jobs, nova, notChecked: [], longestS: 2000 });
+  assert.deepEqual(v.findings!.map((f) => [f.instance, f.key, f.status]), [
+    [U, 'migration-slow', Status.CRITICAL],
+    [server(4, {}).uuid, 'stuck-in-nova MIGRATING/migrating', Status.CRITICAL],
+    [U, 'migration-failed 11', Status.WARNING],
+  ]);
+  assert.deepEqual(v.findings!.map((f) => f.text), v.details);
+});

@@ -108,3 +108,20 @@ test('noop driver: no flows expected, orphans still found', () => {
   assert.equal(orphans.status, Status.WARNING);
   assert.match(orphans.details[0], /^orphaned: 4 flows for ofport 50007 /);
 });
+
+for (const driver of FIREWALL_DRIVERS) {
+  test(`${driver}: findings for \`lm-probe instance\`: missing flows keyed by port id; orphaned flows tied to the instance whose MAC they carry, or the one that left with it`, () => {
+    const v = judge(dump(driver, 'no-flows'), snapshotFor(dump(driver, 'healthy'), driver));
+    assert.deepEqual(v.findings!.map((f) => [f.instance, f.key, f.status]), [[ids[1].uuid, `flows-missing ${ids[1].portId}`, Status.CRITICAL]]);
+    assert.equal(v.findings![0].text, v.details[0]);
+    const stale = judge(dump(driver, 'stale-ofport-flow'), snapshotFor(dump(driver, 'stale-ofport-flow'), driver));
+    assert.deepEqual(stale.findings!.map((f) => [f.instance, f.key]), [[ids[2].uuid, `flows-orphaned ${ids[2].mac}`]], 'keyed by its MAC, not the old ofport');
+    const flows = dump(driver, 'orphan-flows');
+    const gone = goneIdentity(7);
+    assert.deepEqual(judge(flows, snapshotFor(flows, driver)).findings, [], 'nobody known had it: no finding');
+    // Long after its grace, the presence record still names who left with that MAC.
+    const left = { uuid: gone.uuid, first: 0, last: 1, left: 1, ips: [gone.ip], macs: [gone.mac], ports: [gone.portId] };
+    const owned = judge(flows, snapshotFor(flows, driver), { formerOwner: (k) => (k === gone.mac ? left : undefined) });
+    assert.deepEqual(owned.findings!.map((f) => [f.instance, f.key, f.status]), [[gone.uuid, `flows-orphaned ${gone.mac}`, owned.status]]);
+  });
+}

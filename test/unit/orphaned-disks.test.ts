@@ -156,7 +156,7 @@ test('judging the tree: orphans, leftovers, a resize awaiting confirmation, shar
   assert.deepEqual(s.findings.filter((f) => f.kind === 'not-judged').map((f) => f.path), [`/i/${UUID(4)}`]);
 });
 
-const finding = (kind: Finding['kind'], young = false, bytes = 1024): Finding => ({ kind, path: `/i/${kind}`, bytes, ageS: young ? 10 : 7200, young, why: 'x' });
+const finding = (kind: Finding['kind'], young = false, bytes = 1024, uuid?: string): Finding => ({ kind, path: `/i/${kind}`, bytes, ageS: young ? 10 : 7200, young, why: 'x', ...(uuid ? { uuid } : {}) });
 
 test('statuses: ranges on counts, min_age caps at WARNING, perfdata with bytes', () => {
   assert.equal(graded([], '0', ''), Status.OK);
@@ -267,4 +267,21 @@ test('the scan hands over what it knows before reading any header (a deadline ma
   const scan = await scanInstancesPath(o, inventory([inst(UUID(1))]), 'n1', new Logger({ sink: () => {} }), { partial: (s) => seen.push(s.findings.length) });
   assert.equal(seen.length, 1);
   assert.ok(seen[0] > 0 && seen[0] <= scan.findings.length, `${seen[0]} of ${scan.findings.length}`);
+});
+
+test('findings for `lm-probe instance`: tied to the dir\'s instance, keyed by the entry\'s name, each graded alone', () => {
+  const base = { instances: 6, warning: '0', critical: '0', missingBacking: '0', minAgeS: 3600, shared: false };
+  const at = (kind: Finding['kind'], path: string, uuid: string, young = false): Finding => ({ ...finding(kind, young, 1024, uuid), path });
+  const v = verdict({ ...base, findings: [
+    at('leftover', `/i/${UUID(1)}_resize`, UUID(1)),
+    at('orphan', `/i/${UUID(4)}`, UUID(4), true),
+    at('missing-backing', `/i/${UUID(2)}/disk`, UUID(2)),
+    { ...finding('unexpected'), path: '/i/notes.txt' },
+  ] });
+  assert.deepEqual(v.findings!.map((f) => [f.instance, f.key, f.status]), [
+    [UUID(2), `disk-missing-backing ${UUID(2)}/disk`, Status.CRITICAL],
+    [UUID(4), `disk-orphan ${UUID(4)}`, Status.WARNING],
+    [UUID(1), `disk-leftover ${UUID(1)}_resize`, Status.CRITICAL],
+  ]);
+  assert.deepEqual(v.findings!.map((f) => f.text), v.details.slice(0, 3));
 });

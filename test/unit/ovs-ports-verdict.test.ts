@@ -104,3 +104,17 @@ test('missing namespaces and bridges: CRITICAL', () => {
   assert.equal(v.status, Status.CRITICAL);
   assert.deepEqual(v.details, ['bridge br-tun: not in the OVSDB', 'namespace ns-link: missing']);
 });
+
+test('findings for `lm-probe instance`: keyed by port id (no ofport), tied to the instance; an orphan to its vm-uuid; bridges and namespaces to every instance', () => {
+  const missing = judge({ snap: 'list-no-port.txt' });
+  assert.deepEqual(missing.findings!.map((f) => [f.instance, f.key, f.status]), [[vm2.uuid, `port-missing ${vm2.portId}`, Status.CRITICAL]]);
+  assert.equal(missing.findings![0].text, missing.details[0]);
+  const error = judge({ snap: 'list-port-error.txt' });
+  assert.deepEqual(error.findings!.map((f) => [f.instance, f.key]), [[vm3.uuid, `port-not-wired ${vm3.portId}`]]);
+  const orphan = judge({ inv: labInventory([1, 2, 3], { ovsOnly: [3] }) });
+  assert.deepEqual(orphan.findings!.map((f) => [f.instance, f.key, f.status]), [[vm3.uuid, `port-left ${vm3.portId}`, Status.WARNING]]);
+  const node = judge({ missingNamespaces: ['ns-link'], bridges: ['br-int', 'br-tun'] });
+  assert.deepEqual(node.findings!.map((f) => [f.instance, f.key]), [[undefined, 'bridge-missing br-tun'], [undefined, 'namespace-missing ns-link']]);
+  const devices = judge({ linkFile: 'link-hybrid.json', inv: labInventory([1, 3]), snap: 'list-no-port.txt' });
+  assert.ok(devices.details.some((d) => d.startsWith('orphan: devices')) && !devices.findings!.some((f) => f.text.startsWith('orphan: devices')), 'devices of an unknown owner: no finding');
+});

@@ -61,17 +61,39 @@ async function subjectOf(arg: string, shared: RunShared): Promise<Subject> {
   return { uuid, ...(name ? { name } : {}), host: shared.config.host, hosted };
 }
 
+/** A snapshot is a few KiB; a pipe that never ends (ssh without input) must not hang the check. */
+const STDIN_WAIT_MS = 10_000;
+const SNAPSHOT_MAX_BYTES = 4 * 1024 * 1024;
+
+function readStdin(waitMs: number, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const end = (err?: Error) => {
+      clearTimeout(timer);
+      process.stdin.removeAllListeners('data').removeAllListeners('end').removeAllListeners('error');
+      process.stdin.pause();
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const timer = setTimeout(() => end(new Error(`stdin did not end within ${waitMs / 1000}s`)), waitMs);
+    process.stdin.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > maxBytes) end(new Error(`more than ${maxBytes} bytes on stdin`));
+      else chunks.push(c);
+    });
+    process.stdin.on('end', () => end());
+    process.stdin.on('error', (err) => end(err));
+  });
+}
+
 async function readSnapshot(file: string, uuid: string): Promise<Snapshot> {
   const where = file === '-' ? '- (stdin)' : file;
   let text: string;
   try {
     if (file !== '-') text = await readFile(file, 'utf8');
     else if (process.stdin.isTTY) throw new Error('stdin is a terminal, not a snapshot');
-    else {
-      const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
-      text = Buffer.concat(chunks).toString('utf8');
-    }
+    else text = await readStdin(STDIN_WAIT_MS, SNAPSHOT_MAX_BYTES);
   } catch (err) {
     throw new Error(`--compare ${where}: cannot read (${oneLine(err, 160)})`);
   }

@@ -23,16 +23,13 @@ export interface ProbeView {
   status: Status;
 }
 
-/** What the runner's degraded-inventory rule did to an OK: the instance may not have been seen. */
-const DEGRADED_MARK = '; inventory degraded (';
-const PARTIAL_MARK = ' (partial: ';
-
 export function viewOf(r: Result, uuid: string, hosted: boolean | undefined): ProbeView {
   const all = r.findings ?? [];
   const findings = all.filter((f) => f.instance === uuid || (f.instance === undefined && hosted !== false));
   // An UNKNOWN explained by a finding (a disk's chain unreadable) is about that finding only.
-  const checked = !(r.status === Status.UNKNOWN && !all.some((f) => f.status === Status.UNKNOWN)) && !r.summary.includes(PARTIAL_MARK);
-  const coverage = worst(checked ? Status.OK : Status.UNKNOWN, r.summary.includes(DEGRADED_MARK) ? r.status : Status.OK);
+  const checked = !(r.status === Status.UNKNOWN && !all.some((f) => f.status === Status.UNKNOWN)) && !r.partial;
+  // The runner capped an OK because a source failed: the instance may not have been seen.
+  const coverage = worst(checked ? Status.OK : Status.UNKNOWN, r.degraded ? r.status : Status.OK);
   return { probe: r.probe, probeStatus: r.status, summary: r.summary, checked, findings, coverage, status: worst(coverage, ...findings.map((f) => f.status)) };
 }
 

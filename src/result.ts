@@ -46,10 +46,14 @@ export interface Result {
   processesSpawned?: number;
   /** When the check ended, epoch ms (passive checks carry it; stale results are not sent as current). */
   checkedAt?: number;
+  /** Set by the runner: the deadline cut the check, what it says is what was seen by then. */
+  partial?: boolean;
+  /** Set by the runner: an OK capped because an inventory source failed (instances may be missing from it). */
+  degraded?: boolean;
 }
 
 /** What a probe's run() returns; the runner adds the probe name and timing. */
-export type ProbeOutcome = Omit<Result, 'probe' | 'durationMs' | 'processesSpawned' | 'checkedAt'>;
+export type ProbeOutcome = Omit<Result, 'probe' | 'durationMs' | 'processesSpawned' | 'checkedAt' | 'partial' | 'degraded'>;
 
 /** Worst of several statuses (the exit code of `run`). Ranked CRITICAL > UNKNOWN > WARNING > OK:
  *  a probe that could not check anything is louder than a warning, but a real fault wins. */

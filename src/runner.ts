@@ -111,7 +111,7 @@ export async function runProbe(probe: AnyProbe, shared: RunShared): Promise<Prob
     if (!partial) return unknownResult(probe.name, why);
     // What was seen before the cut still counts: a CRITICAL seen is CRITICAL, anything else UNKNOWN.
     const status = partial.status === Status.CRITICAL ? Status.CRITICAL : Status.UNKNOWN;
-    return { probe: probe.name, ...partial, status, summary: `${partial.summary} (partial: ${why})` };
+    return { probe: probe.name, ...partial, status, summary: `${partial.summary} (partial: ${why})`, partial: true };
   }
 
   let timer: NodeJS.Timeout | undefined;
@@ -154,7 +154,7 @@ function degrade(r: Result, inv: Inventory, onDegraded: 'ok' | 'warning' | 'unkn
   const failed = inv.sources.filter((s) => s.state === 'failed').map((s) => s.source);
   if (!failed.length || inv.cacheAgeS !== undefined || r.status !== Status.OK || onDegraded === 'ok') return r;
   const status = onDegraded === 'unknown' ? Status.UNKNOWN : Status.WARNING;
-  return { ...r, status, summary: `${r.summary}; inventory degraded (${failed.join(', ')} failed): ${STATUS_NAMES[status]} at best` };
+  return { ...r, status, summary: `${r.summary}; inventory degraded (${failed.join(', ')} failed): ${STATUS_NAMES[status]} at best`, degraded: true };
 }
 
 /** Up to this many probes of one run at a time (they share the inventory, not much else). */

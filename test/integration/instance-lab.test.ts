@@ -9,7 +9,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { heal, injectFault, labDown, labUp, loadLab, type LabEnv } from '../lab/lab.js';
 import { clusterDown, clusterUp, type Cluster } from '../lab/cluster.js';
 import { migrate } from '../lab/migrate.js';
@@ -17,7 +17,7 @@ import { bgpUnavailableReason } from '../lab/bgp.js';
 import { disksUnavailableReason } from '../lab/disks.js';
 import { labUnavailableReason } from '../lab/netns.js';
 import { requireLab, requirePart } from '../lab/require.js';
-import { assertNoStack, lmProbe, type CliRun } from '../support/cli.js';
+import { assertNoStack, BIN, lmProbe, type CliRun } from '../support/cli.js';
 
 /** labUp only where it can run; need() says why not, per test. */
 const canRun = labUnavailableReason() === null && bgpUnavailableReason('bird') === null && disksUnavailableReason() === null;
@@ -121,6 +121,17 @@ describe('lm-probe instance on a lab node: instance 2 without its flows, instanc
       assert.equal(r.stdout.trimEnd().split('\n').length, 1, r.stdout);
       assert.match(r.stdout.trimEnd(), want);
     }
+  });
+
+  test('--compare - on a stdin that never ends (ssh without input): UNKNOWN after 10 s, not a hang', async (t) => {
+    if (!need(t)) return;
+    const child = spawn(BIN, ['instance', vm(2).uuid, '--compare', '-', '--config', lab!.configFile, '--quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.stdin.destroy();
+    assert.equal(code, 3, stdout);
+    assert.match(stdout, /^LM-PROBE-INSTANCE UNKNOWN - --compare - \(stdin\): cannot read \(stdin did not end within 10s\)\n$/);
   });
 });
 

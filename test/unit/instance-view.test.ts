@@ -27,12 +27,13 @@ test('a probe\'s view: only this instance\'s findings, node-wide ones only when 
 test('a probe that could not check is UNKNOWN for the instance, never fine; an UNKNOWN explained by a finding is about that finding', () => {
   const down = viewOf(result('ovs-ports', Status.UNKNOWN, [], 'ovs-vsctl not found'), X, true);
   assert.deepEqual([down.checked, down.status], [false, Status.UNKNOWN]);
-  const cut = viewOf(result('instance-routed', Status.CRITICAL, [f('not-routed 198.18.1.9', Status.CRITICAL, Y)], '1 of 6 IPs not routed (partial: timed out after 30s waiting for mtr)'), X, true);
+  const cut = viewOf({ ...result('instance-routed', Status.CRITICAL, [f('not-routed 198.18.1.9', Status.CRITICAL, Y)], '1 of 6 IPs not routed (partial: timed out after 30s waiting for mtr)'), partial: true }, X, true);
   assert.deepEqual([cut.checked, cut.status], [false, Status.UNKNOWN], 'cut by the deadline: this instance may not have been checked');
   const chain = result('orphaned-disks', Status.UNKNOWN, [f(`disk-unreadable ${Y}/disk`, Status.UNKNOWN, Y)]);
   assert.deepEqual([viewOf(chain, X, true).checked, viewOf(chain, X, true).status], [true, Status.OK]);
-  const degraded = viewOf(result('ovs-ports', Status.WARNING, [], '6 ports wired; inventory degraded (openstack failed): WARNING at best'), X, true);
+  const degraded = viewOf({ ...result('ovs-ports', Status.WARNING, [], '6 ports wired; inventory degraded (openstack failed): WARNING at best'), degraded: true }, X, true);
   assert.equal(degraded.status, Status.WARNING, 'the inventory may have hidden it');
+  assert.equal(viewOf(result('ovs-ports', Status.WARNING, [], '6 ports wired; 1 orphan'), X, true).status, Status.OK, 'a WARNING about others is not this instance\'s');
 });
 
 const views = (...rs: Result[]): ProbeView[] => rs.map((r) => viewOf(r, X, true));

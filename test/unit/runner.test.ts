@@ -72,6 +72,7 @@ test('a deadline cut keeps what was learned: CRITICAL seen stays CRITICAL', asyn
   assert.equal(result.status, Status.CRITICAL);
   assert.equal(result.summary, '3 of 800 IPs not routed so far (partial: timed out after 1s)');
   assert.deepEqual(result.details, ['198.18.1.9: no route']);
+  assert.equal(result.partial, true, 'marked partial (lm-probe instance: this instance may not have been checked)');
 });
 
 test('an expected failure keeps its one-line reason', async () => {
@@ -123,6 +124,7 @@ test('a degraded inventory never leaves an OK: WARNING by default, with the reas
   assert.equal(result.status, Status.WARNING);
   assert.match(result.summary, /inventory degraded \(file failed\)/);
   assert.match(result.details.join('\n'), /^inventory degraded: file: /m);
+  assert.equal(result.degraded, true, 'marked: an OK capped, the instances it did not see are not fine');
 });
 
 test('run: five slow probes side by side stay inside the overall deadline', async () => {

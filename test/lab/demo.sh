@@ -3,7 +3,8 @@
 # 3: drop-icmp, 4: no-flows) and a nova disk tree on each node, live-migrate instance 1 to node 2
 # forgetting its route, its flows and its instance dir on node 1 (--leave route,flows,disk; node 1's
 # bird speaker, which follows its kernel routes, then keeps announcing the /32 too), run the probes
-# against both nodes and the disk reaper's dry run on node 1, print what they say, deliver the
+# against both nodes and the disk reaper's dry run on node 1, `lm-probe instance` before (--save)
+# and after (--compare) the migration, print what they say, deliver the
 # results as passive checks through NSCA to the lab's nagios and print what nagios shows, then
 # tear the lab down.
 # For a fresh Debian 12, as root. Exits 0 when the probes report non-OK: that is the point.
@@ -38,6 +39,10 @@ trap 'exit 143' TERM
 lab_json=$(npm run -s lab -- up 6 --nodes 2 --bgp bird --disks --monitoring --faults 2:no-route,3:drop-icmp,4:no-flows)
 prefix=$(basename "$(dirname "$lab_json")")
 config1="$(dirname "$lab_json")/config.yaml"
+uuid1=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).instances[0].uuid)' "$lab_json")
+before="$(dirname "$lab_json")/instance-1-before.json"
+# A migration workflow's "before" step, on the source: instance 1's findings, kept to compare with.
+bin/lm-probe instance "$uuid1" --quiet --config "$config1" --save "$before" >/dev/null || true
 config2=$(npm run -s lab -- migrate 1 --leave route,flows,disk --prefix "$prefix")
 npm run -s lab -- status "$prefix"
 
@@ -56,6 +61,8 @@ probe() {
 probe run --config "$config1"    # node 1: the three faults, and the route, flows, BGP announcement and dir instance 1 left behind
 probe reap-disks --config "$config1"   # node 1: what the disk reaper would do (a dry run: nothing changes)
 probe run --config "$config2"    # node 2: instance 1, migrated
+probe instance "$uuid1" --quiet --config "$config2" --compare "$before"   # the "after" step, on the destination: what the migration broke
+probe instance "$uuid1" --quiet --config "$config1"   # and on the source: what instance 1 left behind
 # The migration, counted on both sides with its real duration and downtime (Prometheus textfile).
 for config in "$config1" "$config2"; do
   probe metrics --quiet --config "$config" >/dev/null

@@ -198,7 +198,10 @@ export class Daemon {
     const startedAt = Date.now();
     watchLifecycle(uri, (e) => {
       const m = migrationOf(e);
-      if (!m) return;
+      if (!m) {
+        this.opts.log.debug(`libvirt event: domain ${e.domain} ${e.event} ${e.detail}: not a migration`);
+        return;
+      }
       // The destination sees "Started Migrated" then "Resumed Migrated": one migration, one trigger.
       const key = `${m.domain} ${m.direction}`;
       if (Date.now() - (this.lastTrigger.get(key) ?? 0) < SAME_MIGRATION_MS) return;

@@ -13,8 +13,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registry } from '../../probes/registry.js';
 import { clusterDown, clusterUp, type Cluster } from '../lab/cluster.js';
-import { kvmUnavailableReason } from '../lab/kvm.js';
-import type { LabEnv } from '../lab/lab.js';
+import { kvmUnavailableReason, restartLibvirtd, virsh } from '../lab/kvm.js';
+import { saveLab, type LabEnv } from '../lab/lab.js';
 import { migrate } from '../lab/migrate.js';
 import { icingaServiceState, MONITORING_SERVICES, monitoringUnavailableReason, nagiosServiceState, waitNagiosResult, type MonitoringLab } from '../lab/monitoring.js';
 import { addOrphanPort, removeOrphanPort } from '../lab/ovs-faults.js';
@@ -35,8 +35,8 @@ class DaemonProc {
   stderr = '';
   readonly exited: Promise<number | null>;
   private readonly child: ChildProcess;
-  constructor(config: string) {
-    this.child = spawn(BIN, ['daemon', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(config: string, extra: string[] = []) {
+    this.child = spawn(BIN, ['daemon', '--config', config, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', (d) => (this.stderr += d));
     this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
   }
@@ -60,12 +60,12 @@ describe('lm-probe daemon on a 2-node KVM cluster', () => {
   const hostOf = (n: LabEnv) => n.host ?? `${n.prefix}-node1`;
   /** The node's config for the daemon: delivery to nagios' pipe, instance-routed on `schedule` (the others never), the migration delays. */
   const config = (n: LabEnv, name: string, schedule: string, delays: string[] | null) => variantConfig(n.configFile, name, {
-    probes: { ...Object.fromEntries(registry.map((p) => [p.name, { schedule: NEVER }])), ...NO_GRACE, 'instance-routed': { schedule, grace: 0 } },
+    probes: Object.fromEntries(registry.map((p) => [p.name, { ...NO_GRACE[p.name as keyof typeof NO_GRACE], schedule: p.name === 'instance-routed' ? schedule : NEVER }])),
     report: { passive: [commandFileChannel(m)] },
     daemon: { after_migration: delays ? { enabled: true, delays } : { enabled: false } },
   });
-  const start = (cfg: string) => {
-    const d = new DaemonProc(cfg);
+  const start = (cfg: string, extra: string[] = []) => {
+    const d = new DaemonProc(cfg, extra);
     daemons.push(d);
     return d;
   };
@@ -86,7 +86,7 @@ describe('lm-probe daemon on a 2-node KVM cluster', () => {
     const node = c!.nodes[0];
     const cfg = config(node, 'daemon-sched', '*/2 * * * * *', null);
     const d = start(cfg);
-    await d.waitFor(/daemon started \(pid \d+\): instance-routed "\*\/2 \* \* \* \* \*"/, 10_000);
+    await d.waitFor(/daemon started \(pid \d+\): instance-routed "\*\/2 \* \* \* \* \*", ovs-ports "0 0 1 1 \*"/, 10_000);
     const since = Math.floor(Date.now() / 1000);
     const line = await d.waitFor(/\[ INFO \] INSTANCE-ROUTED \w+ - /, 20_000);
     const status = /INSTANCE-ROUTED (\w+)/.exec(line)![1];
@@ -202,6 +202,28 @@ describe('lm-probe daemon on a 2-node KVM cluster', () => {
       d.signal('SIGTERM');
       assert.equal(await d.exited, 0, d.stderr);
     }
+  });
+
+  // Last: it restarts a libvirtd. Instance 1 now runs on node 2 (the migration above).
+  test('libvirtd restarted (a package upgrade): the event watcher ends, is restarted with backoff, and sees the guests\' events again', async (t) => {
+    if (!gate(t)) return;
+    const node = c!.nodes[1];
+    const d = start(config(node, 'daemon-restart', NEVER, ['600']), ['--debug']);
+    await d.waitFor(/following libvirt lifecycle events/, 15_000);
+    const mark = d.stderr.length;
+    node.kvm = restartLibvirtd(node.kvm!);
+    saveLab(node); // teardown stops the new libvirtd
+    await d.waitFor(/\[ WARNING \] libvirt event watcher ended \(.*\): restarting in 1s/, 15_000, mark);
+    await d.waitFor(/following libvirt lifecycle events/, 30_000, mark);
+    // An event of the running guest reaches the new watcher (traced, not a migration: no run).
+    virsh(node.kvm.uri, ['suspend', 'instance-00000001']);
+    virsh(node.kvm.uri, ['resume', 'instance-00000001']);
+    await d.waitFor(/libvirt event: domain instance-00000001 Suspended Paused: not a migration/, 10_000, mark);
+    await d.waitFor(/libvirt event: domain instance-00000001 Resumed Unpaused: not a migration/, 10_000, mark);
+    assert.doesNotMatch(d.stderr.slice(mark), /probes run in/, 'a pause is not a migration');
+    t.diagnostic(d.stderr.slice(mark).split('\n').filter((l) => /watcher|following|libvirt event/.test(l)).join('\n'));
+    d.signal('SIGTERM');
+    assert.equal(await d.exited, 0, d.stderr);
   });
 });
 

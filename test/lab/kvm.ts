@@ -252,6 +252,18 @@ export function stopLibvirtd(n: KvmNode): void {
   // The bind mounts lived only in the daemon's mount namespace, gone with its last process.
 }
 
+/**
+ * libvirtd restarted as a package upgrade does it: the daemon only, its guests keep running and
+ * are found again by the new one (their state is under `dir`). Returns the new record: the
+ * caller puts it in lab.json (saveLab), so teardown stops the new PID.
+ */
+export function restartLibvirtd(n: KvmNode): KvmNode {
+  stopPid(n.pid, (c) => ['ip', 'unshare', 'sh', 'libvirtd'].includes(c));
+  const next = startLibvirtd({ ns: n.ns, hostname: n.hostname, dir: n.dir });
+  waitLibvirtd(next);
+  return next;
+}
+
 // ---- domains -----------------------------------------------------------------------------------
 
 /** Names of the domains libvirtd knows (running or not). */

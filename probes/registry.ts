@@ -17,3 +17,10 @@ export const registry: AnyProbe[] = [instanceRouted, bgpAnnouncements, ovsPorts,
 export function findProbe(name: string): AnyProbe | undefined {
   return registry.find((p) => p.name === name);
 }
+
+/** The probes named on the command line; throws one line naming those that do not exist. */
+export function namedProbes(names: string[]): AnyProbe[] {
+  const unknown = names.filter((n) => !findProbe(n));
+  if (unknown.length) throw new Error(`unknown probe: ${unknown.join(', ')} (see lm-probe list)`);
+  return names.map((n) => findProbe(n)!);
+}

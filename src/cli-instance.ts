@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
-import { findProbe, registry } from '../probes/registry.js';
+import { namedProbes, registry } from '../probes/registry.js';
 import { configure, secretsOf, type CliOutput } from './cli.js';
 import type { Config } from './config.js';
 import { oneLine } from './errors.js';
@@ -16,7 +16,7 @@ import { isUuid } from './host/validate.js';
 import { writeFileAtomic } from './fsutil.js';
 import { compare, instanceJson, instanceResult, parseSnapshot, snapshotOf, viewOf, type Snapshot, type Subject } from './instance-view.js';
 import { Logger } from './log.js';
-import type { AnyProbe } from './probe.js';
+import { enabledProbes, type AnyProbe } from './probe.js';
 import { formatNagios } from './report/nagios.js';
 import { Status, unknownResult, worst } from './result.js';
 import { createRun } from './run-context.js';
@@ -38,11 +38,10 @@ const fail = (reason: string): CliOutput => ({ text: formatNagios(unknownResult(
 
 /** The probes asked for (`--probes a,b`), else every enabled one. */
 function selectProbes(config: Config, list?: string): AnyProbe[] {
-  if (!list) return registry.filter((p) => config.probes[p.name]?.enabled !== false);
+  if (!list) return enabledProbes(registry, config);
   const names = list.split(',').map((n) => n.trim()).filter(Boolean);
-  const unknown = names.filter((n) => !findProbe(n));
-  if (unknown.length || !names.length) throw new Error(`unknown probe: ${unknown.join(', ') || '(none given)'} (see lm-probe list)`);
-  return names.map((n) => findProbe(n)!);
+  if (!names.length) throw new Error('unknown probe: (none given) (see lm-probe list)');
+  return namedProbes(names);
 }
 
 /** The instance named by a UUID or a libvirt name (instance-0000002a), from the inventory or the presence record. */

@@ -9,7 +9,7 @@
 import { Command, CommanderError } from 'commander';
 import { stringify } from 'yaml';
 import pkg from '../package.json' with { type: 'json' };
-import { findProbe, registry } from '../probes/registry.js';
+import { namedProbes, registry } from '../probes/registry.js';
 import { PASSIVE_OPTION, registerDeliveryCommands } from './cli-delivery.js';
 import { registerInstanceCommand } from './cli-instance.js';
 import { type Config, configSchema, loadConfig, redactedConfig } from './config.js';
@@ -17,7 +17,7 @@ import { oneLine } from './errors.js';
 import { execStats } from './host/exec.js';
 import { gatherInventory } from './inventory/index.js';
 import { Logger } from './log.js';
-import type { AnyProbe } from './probe.js';
+import { enabledProbes, type AnyProbe } from './probe.js';
 import { configuredReporters } from './report/index.js';
 import { deliveryJson } from './report/passive/index.js';
 import { formatJson } from './report/json.js';
@@ -180,18 +180,19 @@ function buildProgram(done: (out: CliOutput) => void, writeOut: (text: string) =
   withCommonOptions(program.command('run').argument('[probes...]', 'probes to run (default: every enabled probe)'), false)
     .description('run several probes side by side; one Nagios block each, exit with the worst status')
     .action(async (names: string[], opts: CommonOptions) => {
-      const unknown = names.filter((n) => !findProbe(n));
-      if (unknown.length) {
-        return done({ text: formatNagios(unknownResult('lm-probe', `unknown probe: ${unknown.join(', ')} (see lm-probe list)`)), code: Status.UNKNOWN });
+      let named: AnyProbe[];
+      try {
+        named = namedProbes(names);
+      } catch (err) {
+        return done({ text: formatNagios(unknownResult('lm-probe', oneLine(err, 400))), code: Status.UNKNOWN });
       }
-      const named = names.map((n) => findProbe(n)!);
-      done(await execute((config) => (named.length ? named : registry.filter((p) => config.probes[p.name]?.enabled !== false)), opts, 'lm-probe'));
+      done(await execute((config) => (named.length ? named : enabledProbes(registry, config)), opts, 'lm-probe'));
     });
 
   // `run` that also writes the Prometheus textfile and counts migrations (src/report/metrics.ts).
   withCommonOptions(program.command('metrics'), false)
     .description('run every enabled probe, then write the Prometheus textfile (metrics.textfile) with their statuses, perfdata and the migrations counted on this node')
-    .action(async (opts: CommonOptions) => done(await execute((config) => registry.filter((p) => config.probes[p.name]?.enabled !== false), { ...opts, metrics: true }, 'lm-probe')));
+    .action(async (opts: CommonOptions) => done(await execute((config) => enabledProbes(registry, config), { ...opts, metrics: true }, 'lm-probe')));
 
   // The orphaned-disks probe's opt-in reaper: all of it lives in probes/orphaned-disks/reap.ts.
   program

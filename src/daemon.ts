@@ -9,7 +9,7 @@
  *
  * Nothing of a run outlives it (run context, reporters, trace): memory stays flat.
  */
-import type { AnyProbe } from './probe.js';
+import { enabledProbes, type AnyProbe } from './probe.js';
 import { type Config, loadConfig } from './config.js';
 import { migrationDelays } from './daemon-config.js';
 import { oneLine } from './errors.js';
@@ -107,7 +107,7 @@ export class Daemon {
   }
 
   private enabled(config = this.config): AnyProbe[] {
-    return this.opts.probes.filter((p) => config.probes[p.name]?.enabled !== false);
+    return enabledProbes(this.opts.probes, config);
   }
 
   private async apply(config: Config): Promise<void> {

@@ -105,7 +105,19 @@ export class Presence {
 
   /** The instance that had this IP (or MAC, or port id) and left less than withinS ago. */
   leftRecently(key: string, withinS: number): Departed | undefined {
-    return this.departed(withinS).find((d) => d.ips.includes(key) || d.macs.includes(key) || d.ports.includes(key));
+    const newest = this.byAddress().get(key);
+    return newest && this.nowS - newest.left < withinS ? newest : undefined;
+  }
+
+  /** IP, MAC and port id -> the newest departure that had it; built once: probes ask per orphan. */
+  private index?: Map<string, Departed>;
+  private byAddress(): Map<string, Departed> {
+    if (this.index) return this.index;
+    this.index = new Map();
+    for (const d of this.departed(Infinity)) {
+      for (const key of [...d.ips, ...d.macs, ...d.ports]) if (!this.index.has(key)) this.index.set(key, d);
+    }
+    return this.index;
   }
 }
 

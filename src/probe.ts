@@ -58,3 +58,8 @@ export function defineProbe<S extends Shape>(probe: Probe<S>): Probe<S> {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyProbe = Probe<any>;
+
+/** The probes the config does not disable (`probes.<name>.enabled: false`), in their order. */
+export function enabledProbes(probes: readonly AnyProbe[], config: Config): AnyProbe[] {
+  return probes.filter((p) => config.probes[p.name]?.enabled !== false);
+}

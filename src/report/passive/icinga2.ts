@@ -55,7 +55,7 @@ export function icinga2Channel(name: string, o: Icinga2Options, maxAgeS: number)
     target: url,
     async send(r, timeoutMs) {
       if (!o.url) return retry('report.passive icinga2: no url configured');
-            const a = await post(url, JSON.stringify(icingaBody(r, o.max_output, maxAgeS)), {
+      const a = await post(url, JSON.stringify(icingaBody(r, o.max_output, maxAgeS)), {
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         auth: await basicAuth(o.username, o.password_file, 'Icinga API password file'),
         agent: await agent(),

@@ -26,7 +26,7 @@ export function wsArbiterChannel(name: string, o: WsArbiterOptions): Channel {
     target: url,
     async send(r, timeoutMs) {
       if (!o.url) return retry('report.passive ws_arbiter: no url configured');
-            const a = await post(url, wsArbiterBody(r, o.max_output), {
+      const a = await post(url, wsArbiterBody(r, o.max_output), {
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
         auth: await basicAuth(o.username, o.password_file, 'ws_arbiter password file'),
         agent: await agent(),

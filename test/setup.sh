@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # lab's monitoring namespace, for passive checks), time (/usr/bin/time -v), monitoring-plugins-basic
 # (check_icmp, which `npm run bench` measures lm-probe against),
 # util-linux (unshare, setpriv).
-PACKAGES=(iproute2 iputils-ping arping arp-scan ndisc6 fping mtr-tiny openvswitch-switch libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils bird2 frr gobgpd nagios4 nsca icinga2 curl time util-linux procps prometheus prometheus-node-exporter monitoring-plugins-basic)
+PACKAGES=(iproute2 iputils-ping arping arp-scan ndisc6 fping mtr-tiny openvswitch-switch libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils bird2 frr gobgpd nagios4 nsca icinga2 curl openssl time util-linux procps prometheus prometheus-node-exporter monitoring-plugins-basic)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
